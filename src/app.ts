@@ -1,0 +1,164 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Agent } from "undici";
+import { createAdminServer } from "./admin/server.js";
+import { UndiciJwksFetcher } from "./auth/jwks-fetcher.js";
+import { resolveIssuer, TokenVerifier } from "./auth/verifier.js";
+import type { Config } from "./config/schema.js";
+import { ERRORS, GatewayError } from "./errors.js";
+import { Lifecycle } from "./lifecycle.js";
+import { createLogger, type Logger } from "./log.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { UpstreamPools } from "./proxy/forwarder.js";
+import { Gateway } from "./proxy/gateway.js";
+import {
+  createRequestHandler,
+  createUpgradeHandler,
+  errorResponse,
+  type RuntimeState,
+} from "./proxy/handler.js";
+
+export interface AppOptions {
+  logger?: Logger;
+}
+
+export interface App {
+  readonly metrics: Metrics;
+  /** Binds both listeners and starts loading every issuer's JWKS; resolves once listening. */
+  start(): Promise<{ port: number; adminPort: number }>;
+  /** True once every issuer's JWKS is loaded, until shutdown begins. */
+  ready(): boolean;
+  /** Graceful stop: not ready, stop accepting, drain up to the configured deadline, close. */
+  stop(): Promise<void>;
+}
+
+const JWKS_RETRY_MIN_MS = 500;
+const JWKS_RETRY_MAX_MS = 30_000;
+
+/** The composition root: config in, servers out. */
+export function createApp(config: Config, options: AppOptions = {}): App {
+  const log = options.logger ?? createLogger(config.log.level);
+  const metrics = createMetrics();
+  const lifecycle = new Lifecycle();
+  const jwksAgent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
+
+  const issuers = config.issuers.map(resolveIssuer);
+  const issuerByUri = new Map(issuers.map((i) => [i.jwksUri, i.id]));
+  const verifier = new TokenVerifier({
+    issuers,
+    fetcher: new UndiciJwksFetcher({
+      timeoutMs: config.tokens.jwksTimeoutMs,
+      maxBytes: config.tokens.jwksMaxBytes,
+      dispatcher: jwksAgent,
+      onResult: (uri, ok) =>
+        metrics.jwksFetches.inc({
+          issuer: issuerByUri.get(uri) ?? "unknown",
+          result: ok ? "success" : "failure",
+        }),
+    }),
+    clockSkewSeconds: config.tokens.clockSkewSeconds,
+    cacheMaxEntries: config.tokens.cacheMaxEntries,
+    unknownKidWaitSeconds: config.tokens.unknownKidWaitSeconds,
+    onCacheHit: () => metrics.tokenCacheHits.inc(),
+    onCacheMiss: () => metrics.tokenCacheMisses.inc(),
+  });
+  const state: RuntimeState = { gateway: new Gateway(config), verifier };
+  const pools = new UpstreamPools({
+    connectTimeoutMs: config.limits.upstreamConnectTimeoutMs,
+    maxConnections: config.limits.maxConnectionsPerUpstream,
+    keepAliveTimeoutMs: config.limits.keepAliveTimeoutMs,
+  });
+
+  const deps = { state: () => state, pools, metrics, log, draining: () => lifecycle.draining };
+  const handleRequest = createRequestHandler(deps);
+  const handleUpgrade = createUpgradeHandler(deps);
+  const { limits } = config;
+
+  const server: Server = createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+  });
+  // A socket that makes no progress for this long is closed, so a slow client cannot hold it forever.
+  server.timeout = limits.requestTimeoutMs;
+  server.on("request", (req, res) => {
+    lifecycle.trackRequest(res);
+    handleRequest(req, res);
+  });
+  server.on("upgrade", (req, socket, head) => {
+    lifecycle.trackUpgrade(socket);
+    handleUpgrade(req, socket, head);
+  });
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+    const code = tooLarge ? "headers_too_large" : "bad_request";
+    const answer = errorResponse(new GatewayError(code, "malformed"), randomUUID());
+    let head = `HTTP/1.1 ${answer.status} ${ERRORS[code].error}\r\nconnection: close\r\n`;
+    for (const [k, v] of Object.entries(answer.headers)) head += `${k}: ${v}\r\n`;
+    socket.end(`${head}\r\n${answer.body}`);
+  });
+
+  const ready = () => verifier.ready && !lifecycle.draining;
+  const admin = createAdminServer({ registry: metrics.registry, ready });
+  let hydrating = true;
+
+  async function hydrate(): Promise<void> {
+    await Promise.all(
+      issuers.map(async (issuer) => {
+        let wait = JWKS_RETRY_MIN_MS;
+        while (hydrating) {
+          try {
+            await verifier.hydrateIssuer(issuer);
+            log.info({ issuer: issuer.id }, "issuer keys loaded");
+            return;
+          } catch (err) {
+            log.warn(
+              { issuer: issuer.id, err: (err as Error).message, retryInMs: wait },
+              "issuer keys not loaded",
+            );
+            await new Promise((r) => setTimeout(r, wait).unref());
+            wait = Math.min(wait * 2, JWKS_RETRY_MAX_MS);
+          }
+        }
+      }),
+    );
+  }
+
+  const listen = (s: Server, host: string, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(port, host, () => {
+        s.off("error", reject);
+        resolve((s.address() as AddressInfo).port);
+      });
+    });
+
+  return {
+    metrics,
+    ready,
+    async start() {
+      const port = await listen(server, config.listen.host, config.listen.port);
+      const adminPort = await listen(admin, config.admin.host, config.admin.port);
+      void hydrate();
+      log.info(
+        { port, adminPort, routes: config.routes.length, issuers: issuers.length },
+        "cupbearer listening",
+      );
+      return { port, adminPort };
+    },
+    async stop() {
+      hydrating = false;
+      log.info({ inFlight: lifecycle.active }, "shutting down");
+      await lifecycle.drain(server, config.shutdown.drainTimeoutMs);
+      await pools.close();
+      await jwksAgent.close();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      admin.closeAllConnections();
+      log.info("stopped");
+      log.flush();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { GatewayError } from "../errors.js";
+
+/** Where a route's token lives; exactly one is set (the schema guarantees it). */
+export interface TokenSourceConfig {
+  header?: string | undefined;
+  cookie?: string | undefined;
+  query?: string | undefined;
+}
+
+/** A compiled token source: finds the token, and removes it when the route must not forward it. */
+export interface TokenSource {
+  /** Lower-case header that carries the token, or undefined when it travels elsewhere. */
+  readonly headerName: string | undefined;
+  /** The raw token, or undefined when the request carries none. Throws a 401 when it is unusable. */
+  extract(headers: IncomingHttpHeaders, query: string): string | undefined;
+  /** The query string without the token parameter (for query sources; others return it unchanged). */
+  stripFromQuery(query: string): string;
+  /** The Cookie header value without the token cookie (for cookie sources); undefined when none is left. */
+  stripFromCookie(cookie: string): string | undefined;
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const BEARER = /^Bearer +([^ ]+) *$/i;
+
+function checkShape(token: string, maxBytes: number): string {
+  // Length first, so an oversized value is never scanned by a regular expression.
+  if (token.length > maxBytes) throw new GatewayError("invalid_token", "too_large");
+  if (!JWT_SHAPE.test(token)) throw new GatewayError("invalid_token", "malformed");
+  return token;
+}
+
+function cookiePairs(cookie: string): Array<[string, string]> {
+  return cookie.split(";").map((part) => {
+    const eq = part.indexOf("=");
+    return eq < 0 ? [part.trim(), ""] : [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];
+  });
+}
+
+/**
+ * Compiles a route's token source. Tokens come from `Authorization: Bearer` by default; a named
+ * header (raw value, `Bearer ` optional), a cookie, or a query parameter only where configured.
+ */
+export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: number): TokenSource {
+  const noQuery = (q: string) => q;
+  const noCookie = (c: string) => c;
+
+  if (config.cookie !== undefined) {
+    const name = config.cookie;
+    return {
+      headerName: undefined,
+      extract(headers) {
+        const cookie = headers.cookie;
+        if (cookie === undefined) return undefined;
+        const found = cookiePairs(cookie).filter(([k]) => k === name);
+        if (found.length === 0) return undefined;
+        // Two cookies of one name could be read differently by the upstream: refuse the ambiguity.
+        if (found.length > 1) throw new GatewayError("bad_request", "malformed", "duplicate token cookie");
+        const value = (found[0] as [string, string])[1];
+        return value === "" ? undefined : checkShape(value, maxTokenBytes);
+      },
+      stripFromQuery: noQuery,
+      stripFromCookie(cookie) {
+        const kept = cookiePairs(cookie).filter(([k]) => k !== name && k !== "");
+        return kept.length === 0 ? undefined : kept.map(([k, v]) => `${k}=${v}`).join("; ");
+      },
+    };
+  }
+
+  if (config.query !== undefined) {
+    const name = config.query;
+    return {
+      headerName: undefined,
+      extract(_headers, query) {
+        if (query.length < 2) return undefined;
+        const values = new URLSearchParams(query.slice(1)).getAll(name);
+        if (values.length === 0) return undefined;
+        if (values.length > 1)
+          throw new GatewayError("bad_request", "malformed", "duplicate token parameter");
+        return values[0] === "" ? undefined : checkShape(values[0] as string, maxTokenBytes);
+      },
+      stripFromQuery(query) {
+        if (query.length < 2) return query;
+        const params = new URLSearchParams(query.slice(1));
+        params.delete(name);
+        const rest = params.toString();
+        return rest === "" ? "" : `?${rest}`;
+      },
+      stripFromCookie: noCookie,
+    };
+  }
+
+  const headerName = (config.header ?? "authorization").toLowerCase();
+  const isAuthorization = headerName === "authorization";
+  return {
+    headerName,
+    extract(headers) {
+      const raw = headers[headerName];
+      if (raw === undefined || raw === "") return undefined;
+      if (Array.isArray(raw)) throw new GatewayError("bad_request", "malformed", "duplicate token header");
+      if (raw.length > maxTokenBytes + 16) throw new GatewayError("invalid_token", "too_large");
+      const bearer = BEARER.exec(raw);
+      // Another scheme (Basic, say) in Authorization is no bearer token at all.
+      if (isAuthorization && bearer === null) return undefined;
+      return checkShape(bearer === null ? raw.trim() : (bearer[1] as string), maxTokenBytes);
+    },
+    stripFromQuery: noQuery,
+    stripFromCookie: noCookie,
+  };
+}

@@ -1,0 +1,74 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+
+/**
+ * Every metric cupbearer exports, declared once. Labels are bounded: route and issuer ids from the
+ * config and reasons from a fixed list, never raw paths or anything a client chooses.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  return {
+    registry,
+    requests: new Counter({
+      name: "cupbearer_requests_total",
+      help: "Requests answered, by route, method and status.",
+      labelNames: ["route", "method", "status"] as const,
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: "cupbearer_request_duration_seconds",
+      help: "Time from request to response headers, by route.",
+      labelNames: ["route"] as const,
+      buckets,
+      registers: [registry],
+    }),
+    upstreamDuration: new Histogram({
+      name: "cupbearer_upstream_duration_seconds",
+      help: "Time the upstream took to send response headers, by route.",
+      labelNames: ["route"] as const,
+      buckets,
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: "cupbearer_auth_failures_total",
+      help: "Requests refused before reaching the upstream, by route and reason.",
+      labelNames: ["route", "reason"] as const,
+      registers: [registry],
+    }),
+    jwksFetches: new Counter({
+      name: "cupbearer_jwks_fetches_total",
+      help: "JWKS fetches, by issuer and result.",
+      labelNames: ["issuer", "result"] as const,
+      registers: [registry],
+    }),
+    tokenCacheHits: new Counter({
+      name: "cupbearer_token_cache_hits_total",
+      help: "Tokens found in the verified-token cache.",
+      registers: [registry],
+    }),
+    tokenCacheMisses: new Counter({
+      name: "cupbearer_token_cache_misses_total",
+      help: "Tokens not in the verified-token cache, so verified in full.",
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Methods outside this list are counted as OTHER, so a client cannot grow the label set. */
+const KNOWN_METHODS = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+]);
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "OTHER";
+}

@@ -1,0 +1,293 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { TokenVerifier } from "../auth/verifier.js";
+import { upstreamRequestHeaders, validRequestId } from "../core/headers.js";
+import { type Identity, identityHeaders } from "../core/identity.js";
+import { evaluate } from "../core/policy.js";
+import { ERRORS, GatewayError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { type Metrics, methodLabel } from "../metrics.js";
+import { forward, forwardUpgrade, type UpstreamPools } from "./forwarder.js";
+import type { Gateway, GatewayMatch } from "./gateway.js";
+
+/** The config-derived state one request runs on, swapped as a whole on reload. */
+export interface RuntimeState {
+  gateway: Gateway;
+  verifier: TokenVerifier;
+}
+
+export interface HandlerDeps {
+  state: () => RuntimeState;
+  pools: UpstreamPools;
+  metrics: Metrics;
+  log: Logger;
+  /** True once shutdown has begun: answers then ask the client to close its connection. */
+  draining: () => boolean;
+}
+
+interface Authorized {
+  match: GatewayMatch;
+  identity: Identity | undefined;
+}
+
+const NO_ROUTE = "none";
+
+/** Route match, token, verification and rules: everything that decides whether a request passes. */
+async function authorize(state: RuntimeState, req: IncomingMessage, method: string): Promise<Authorized> {
+  const match = state.gateway.match(req.headers.host, method, req.url ?? "");
+  if (match === undefined) throw new GatewayError("not_found", "no_route");
+  const { route } = match;
+  if (route.mode === "public") return { match, identity: undefined };
+  const token = route.tokenSource.extract(req.headers, match.query);
+  if (token === undefined) {
+    if (route.mode === "optional") return { match, identity: undefined };
+    throw new GatewayError("missing_token", "missing");
+  }
+  const identity = await state.verifier.verify(token);
+  const decision = evaluate(route.rules, identity.issuerId, identity.claims);
+  if (!decision.allow) throw new GatewayError("insufficient_scope", decision.reason);
+  return { match, identity };
+}
+
+/** The headers and path the upstream receives for an authorized request. */
+function upstreamRequest(
+  state: RuntimeState,
+  req: IncomingMessage,
+  { match, identity }: Authorized,
+  requestId: string,
+): { path: string; headers: string[] } {
+  const { route } = match;
+  const { gateway } = state;
+  let query = match.query;
+  let strippedHeader: string | undefined;
+  const append: string[] = [];
+
+  if (!route.forwardToken && route.mode !== "public") {
+    const source = route.tokenSource;
+    if (source.headerName !== undefined) strippedHeader = source.headerName;
+    query = source.stripFromQuery(query);
+    const cookie = req.headers.cookie;
+    if (cookie !== undefined) {
+      const kept = source.stripFromCookie(cookie);
+      if (kept !== cookie) {
+        strippedHeader = "cookie";
+        if (kept !== undefined) append.push("cookie", kept);
+      }
+    }
+  }
+  if (identity !== undefined) {
+    for (const [name, value] of identityHeaders(identity, route.claimHeaders)) append.push(name, value);
+  }
+
+  const remote = req.socket.remoteAddress ?? "";
+  const h = req.headers;
+  if (gateway.trustForwardedHeaders) {
+    const xff = h["x-forwarded-for"];
+    append.push("x-forwarded-for", typeof xff === "string" && xff !== "" ? `${xff}, ${remote}` : remote);
+    append.push(
+      "x-forwarded-proto",
+      typeof h["x-forwarded-proto"] === "string" ? h["x-forwarded-proto"] : "http",
+    );
+    const xfh = h["x-forwarded-host"];
+    append.push("x-forwarded-host", typeof xfh === "string" ? xfh : (h.host ?? ""));
+  } else {
+    append.push("x-forwarded-for", remote, "x-forwarded-proto", "http", "x-forwarded-host", h.host ?? "");
+  }
+  append.push("x-request-id", requestId);
+
+  return {
+    path: route.upstreamPath(match.path) + query,
+    headers: upstreamRequestHeaders(
+      req.rawHeaders,
+      gateway.headerFilter,
+      h.connection,
+      strippedHeader,
+      append,
+    ),
+  };
+}
+
+function challenge(err: GatewayError): string | undefined {
+  if (err.code === "missing_token") return 'Bearer realm="cupbearer"';
+  if (err.code === "invalid_token") return 'Bearer realm="cupbearer", error="invalid_token"';
+  if (err.code === "insufficient_scope") return 'Bearer realm="cupbearer", error="insufficient_scope"';
+  return undefined;
+}
+
+/** The one place a refusal becomes an HTTP answer: terse JSON, no internal detail, never the token. */
+export function errorResponse(
+  err: GatewayError,
+  requestId: string,
+): { status: number; headers: Record<string, string>; body: string } {
+  const spec = ERRORS[err.code];
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "cache-control": "no-store",
+    "x-request-id": requestId,
+  };
+  const www = challenge(err);
+  if (www !== undefined) headers["www-authenticate"] = www;
+  const body = JSON.stringify({ error: spec.error, message: spec.message, requestId });
+  headers["content-length"] = String(Buffer.byteLength(body));
+  return { status: spec.status, headers, body };
+}
+
+function asGatewayError(err: unknown): GatewayError {
+  return err instanceof GatewayError
+    ? err
+    : new GatewayError("bad_gateway", "upstream_error", (err as Error)?.message);
+}
+
+/** The request pipeline for plain HTTP requests. */
+export function createRequestHandler(deps: HandlerDeps) {
+  const { metrics, log } = deps;
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    const method = req.method ?? "GET";
+    const requestId = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
+    const state = deps.state();
+    let routeId = NO_ROUTE;
+    let subject: string | undefined;
+    let failure: GatewayError | undefined;
+
+    res.once("close", () => {
+      const status = res.headersSent ? res.statusCode : 499;
+      const seconds = (performance.now() - started) / 1000;
+      metrics.requests.inc({ route: routeId, method: methodLabel(method), status });
+      metrics.requestDuration.observe({ route: routeId }, seconds);
+      const line = {
+        requestId,
+        route: routeId,
+        method,
+        path: req.url?.split("?", 1)[0],
+        status,
+        durationMs: Math.round(seconds * 1e4) / 10,
+        sub: subject,
+      };
+      if (failure === undefined) log.info(line, "request");
+      else log.info({ ...line, reason: failure.reason, detail: failure.message }, "request refused");
+    });
+
+    const fail = (err: unknown) => {
+      failure = asGatewayError(err);
+      if (routeId !== NO_ROUTE || failure.code !== "not_found") {
+        if (failure.status < 500 || failure.reason === "jwks_unavailable") {
+          metrics.authFailures.inc({ route: routeId, reason: failure.reason });
+        }
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const answer = errorResponse(failure, requestId);
+      if (deps.draining()) answer.headers.connection = "close";
+      res.writeHead(answer.status, answer.headers).end(answer.body);
+    };
+
+    authorize(state, req, method)
+      .then(
+        (authorized) => {
+          routeId = authorized.match.route.id;
+          subject = authorized.identity?.subject;
+          const { route } = authorized.match;
+          const { path, headers } = upstreamRequest(state, req, authorized, requestId);
+          const hasBody =
+            req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+          const responseHeaders: Record<string, string> = { "x-request-id": requestId };
+          if (deps.draining()) responseHeaders.connection = "close";
+          const upstreamStarted = performance.now();
+          return forward(
+            deps.pools.get(route.upstreamOrigin),
+            {
+              method,
+              path,
+              headers,
+              body: hasBody ? req : null,
+              timeoutMs: route.timeoutMs,
+              responseHeaders,
+            },
+            res,
+            () =>
+              metrics.upstreamDuration.observe(
+                { route: routeId },
+                (performance.now() - upstreamStarted) / 1000,
+              ),
+          );
+        },
+        (err: unknown) => {
+          // The route is known even when its rules refused the request: label the failure with it.
+          routeId = routeOf(state, req, method) ?? NO_ROUTE;
+          throw err;
+        },
+      )
+      .catch(fail);
+  };
+}
+
+function routeOf(state: RuntimeState, req: IncomingMessage, method: string): string | undefined {
+  try {
+    return state.gateway.match(req.headers.host, method, req.url ?? "")?.route.id;
+  } catch {
+    return undefined;
+  }
+}
+
+/** WebSocket and other upgrades: authorized exactly like a request, then spliced both ways. */
+export function createUpgradeHandler(deps: HandlerDeps) {
+  const { metrics, log } = deps;
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const method = req.method ?? "GET";
+    const requestId = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
+    const state = deps.state();
+    const protocol = (req.headers.upgrade ?? "").toLowerCase();
+    socket.on("error", () => socket.destroy());
+
+    const refuse = (err: unknown) => {
+      const failure = asGatewayError(err);
+      const routeId = routeOf(state, req, method) ?? NO_ROUTE;
+      if (failure.status < 500 && failure.code !== "not_found")
+        metrics.authFailures.inc({ route: routeId, reason: failure.reason });
+      metrics.requests.inc({ route: routeId, method: methodLabel(method), status: failure.status });
+      log.info(
+        {
+          requestId,
+          route: routeId,
+          method,
+          status: failure.status,
+          reason: failure.reason,
+          upgrade: protocol,
+        },
+        "upgrade refused",
+      );
+      const answer = errorResponse(failure, requestId);
+      let text = `HTTP/1.1 ${answer.status} ${ERRORS[failure.code].error}\r\nconnection: close\r\n`;
+      for (const [k, v] of Object.entries(answer.headers)) text += `${k}: ${v}\r\n`;
+      socket.end(`${text}\r\n${answer.body}`);
+    };
+
+    if (protocol !== "websocket") {
+      refuse(new GatewayError("bad_request", "malformed", "only websocket upgrades are proxied"));
+      return;
+    }
+    authorize(state, req, method)
+      .then((authorized) => {
+        const { route } = authorized.match;
+        const { path, headers } = upstreamRequest(state, req, authorized, requestId);
+        return forwardUpgrade(
+          deps.pools.get(route.upstreamOrigin),
+          { path, headers, timeoutMs: route.timeoutMs, protocol },
+          socket,
+          head,
+        ).then(() => {
+          metrics.requests.inc({ route: route.id, method: methodLabel(method), status: 101 });
+          log.info(
+            { requestId, route: route.id, method, status: 101, sub: authorized.identity?.subject },
+            "upgrade",
+          );
+        });
+      })
+      .catch(refuse);
+  };
+}
