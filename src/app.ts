@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { Agent } from "undici";
 import { createAdminServer } from "./admin/server.js";
 import { UndiciJwksFetcher } from "./auth/jwks-fetcher.js";
@@ -80,9 +81,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // How often Node checks the two timeouts above; its 30 s default would let them overrun.
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
   });
-  // A socket that makes no progress for this long is closed, so a slow client cannot hold it forever.
-  server.timeout = limits.requestTimeoutMs;
+  // A socket with no traffic either way for this long is closed, so a client that stops reading
+  // cannot hold it forever; longer than any upstream wait, so a slow upstream still gets its 504.
+  const slowestUpstream = Math.max(...config.routes.map((r) => r.upstream.timeoutMs ?? limits.upstreamTimeoutMs));
+  server.timeout = Math.max(limits.requestTimeoutMs, slowestUpstream) + 1000;
   server.on("request", (req, res) => {
     lifecycle.trackRequest(res);
     handleRequest(req, res);
@@ -91,10 +96,15 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     lifecycle.trackUpgrade(socket);
     handleUpgrade(req, socket, head);
   });
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return socket.destroy();
-    const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
-    const code = tooLarge ? "headers_too_large" : "bad_request";
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex & { _httpMessage?: { headersSent?: boolean } }) => {
+    // Nothing more can be said on a closed socket, or after a response has begun.
+    if (!socket.writable || socket._httpMessage?.headersSent) return socket.destroy();
+    const code =
+      err.code === "HPE_HEADER_OVERFLOW"
+        ? "headers_too_large"
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? "request_timeout"
+          : "bad_request";
     const answer = errorResponse(new GatewayError(code, "malformed"), randomUUID());
     let head = `HTTP/1.1 ${answer.status} ${ERRORS[code].error}\r\nconnection: close\r\n`;
     for (const [k, v] of Object.entries(answer.headers)) head += `${k}: ${v}\r\n`;
@@ -104,6 +114,17 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const ready = () => verifier.ready && !lifecycle.draining;
   const admin = createAdminServer({ registry: metrics.registry, ready });
   let hydrating = true;
+
+  // Keys an issuer has withdrawn stop being trusted within jwksRefreshSeconds; a failed refresh
+  // keeps the keys already cached.
+  const refresh = setInterval(() => {
+    for (const issuer of issuers) {
+      verifier.hydrateIssuer(issuer).catch((err: unknown) => {
+        log.warn({ issuer: issuer.id, err: (err as Error).message }, "issuer keys not refreshed");
+      });
+    }
+  }, config.tokens.jwksRefreshSeconds * 1000);
+  refresh.unref();
 
   async function hydrate(): Promise<void> {
     await Promise.all(
@@ -151,6 +172,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     },
     async stop() {
       hydrating = false;
+      clearInterval(refresh);
       log.info({ inFlight: lifecycle.active }, "shutting down");
       await lifecycle.drain(server, config.shutdown.drainTimeoutMs);
       await pools.close();

@@ -85,7 +85,10 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (command === "check") {
-    process.stdout.write(`${file}: OK (${config.routes.length} routes, ${config.issuers.length} issuers)\n`);
+    const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    process.stdout.write(
+      `${file}: OK (${plural(config.routes.length, "route")}, ${plural(config.issuers.length, "issuer")})\n`,
+    );
     return 0;
   }
 

@@ -22,7 +22,7 @@ import { SimpleJwksCache } from "aws-jwt-verify/jwk";
 import type { JwtPayload } from "aws-jwt-verify/jwt-model";
 import { JwtVerifier } from "aws-jwt-verify/jwt-verifier";
 import { LRUCache } from "lru-cache";
-import type { IssuerConfig } from "../config/schema.js";
+import { type IssuerConfig, issuerUrl } from "../config/schema.js";
 import type { Identity } from "../core/identity.js";
 import { type FailureReason, GatewayError } from "../errors.js";
 import { RefetchLimiter } from "./jwks-fetcher.js";
@@ -40,9 +40,7 @@ export interface ResolvedIssuer {
 
 /** Config → the issuer URL and JWKS URI cupbearer checks against. */
 export function resolveIssuer(config: IssuerConfig): ResolvedIssuer {
-  const issuer = config.cognito
-    ? `https://cognito-idp.${config.cognito.region}.amazonaws.com/${config.cognito.userPoolId}`
-    : (config.issuer as string);
+  const issuer = issuerUrl(config) as string;
   return {
     id: config.id,
     issuer,
@@ -70,8 +68,8 @@ function claimList(v: unknown): string[] {
 
 /**
  * The client checks: Cognito's own rules for user pools (`aud` for ID tokens, `client_id` for
- * access tokens); for other OIDC issuers the same by `token_use` where present, else `aud`,
- * `client_id` or `azp`. Every token must also carry `exp` and `sub`: cupbearer never accepts a
+ * access tokens); for other OIDC issuers the same by `token_use` where present, else `aud` or
+ * `client_id`. Every token must also carry `exp` and `sub`: cupbearer never accepts a
  * token that cannot expire, nor one it cannot name.
  */
 function customCheck(issuer: ResolvedIssuer) {
@@ -89,13 +87,14 @@ function customCheck(issuer: ResolvedIssuer) {
       return;
     }
     if (issuer.clientIds === undefined) return;
+    // No `azp`: it names the party that asked for the token, not the audience it is meant for.
     const use = payload.token_use;
     const held =
       use === "id"
         ? claimList(payload.aud)
         : use === "access"
           ? claimList(payload.client_id)
-          : [...claimList(payload.aud), ...claimList(payload.client_id), ...claimList(payload.azp)];
+          : [...claimList(payload.aud), ...claimList(payload.client_id)];
     if (!held.some((c) => issuer.clientIds?.includes(c))) {
       throw new GatewayError("invalid_token", "client", "client not accepted");
     }

@@ -18,8 +18,9 @@ export function interpolate(
     return value.replace(ENV_REF, (whole, name: string | undefined, fallback: string | undefined) => {
       if (whole === "$$") return "$";
       const v = env[name as string];
-      if (v !== undefined && v !== "") return v;
-      if (fallback !== undefined) return fallback;
+      // As in POSIX shells: `${X:-d}` takes the default when X is unset or empty; `${X}` only when unset.
+      if (fallback !== undefined) return v === undefined || v === "" ? fallback : v;
+      if (v !== undefined) return v;
       problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
       return "";
     });

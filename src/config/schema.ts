@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { normalizeTarget } from "../core/path.js";
 
 /**
  * The configuration's schema: its shape, its defaults and its cross-checks, in one place.
@@ -39,6 +40,8 @@ const RESERVED_HEADERS = new Set([
   "x-forwarded-host",
   "x-forwarded-proto",
   "x-request-id",
+  "forwarded",
+  "expect",
 ]);
 
 /** Numbers may come from `${ENV}` interpolation as strings of digits. */
@@ -64,6 +67,20 @@ const id = z.string({ error: "expected an id" }).regex(ID, {
 });
 const stringList = z.array(str(), { error: "expected a list of strings" });
 const port = intIn(0, 65535);
+
+/** A route path: origin-form, already unambiguous, no query or fragment. */
+const routePath = str("a path").refine(
+  (p) => {
+    if (!p.startsWith("/") || p.includes("?") || p.includes("#")) return false;
+    try {
+      normalizeTarget(p);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: "expected a path starting with /, without query, fragment or ambiguous segments" },
+);
 
 const httpUrl = z.string({ error: "expected a URL" }).refine(
   (v) => {
@@ -121,7 +138,9 @@ const upstream = z.preprocess(
   (v) => (typeof v === "string" ? { url: v } : v),
   z.strictObject(
     {
-      url: httpUrl,
+      url: httpUrl.refine((v) => !v.includes("?") && !v.includes("#"), {
+        error: "must not have a query or fragment",
+      }),
       timeoutMs: intIn(1, 3_600_000).optional(),
     },
     { error: "expected a URL or an object with url" },
@@ -132,17 +151,19 @@ const route = z.strictObject({
   id,
   match: z
     .strictObject({
-      pathPrefix: str("a path").startsWith("/", { error: "must start with /" }).optional(),
-      path: str("a path").startsWith("/", { error: "must start with /" }).optional(),
+      pathPrefix: routePath.optional(),
+      path: routePath.optional(),
       hosts: z
         .array(z.string().regex(HOST_PATTERN, { error: "expected a host name or *.domain" }), {
           error: "expected a list of host names",
         })
+        .min(1, { error: "must not be empty (leave it out to match every host)" })
         .optional(),
       methods: z
         .array(z.string().regex(METHOD, { error: "expected an HTTP method in capitals" }), {
           error: "expected a list of HTTP methods",
         })
+        .min(1, { error: "must not be empty (leave it out to match every method)" })
         .optional(),
     })
     .refine((m) => !(m.path !== undefined && m.pathPrefix !== undefined), {
@@ -190,6 +211,7 @@ const tokens = z.strictObject({
   jwksTimeoutMs: intIn(100, 60_000).default(5_000),
   jwksMaxBytes: intIn(1024, 10_485_760).default(1_048_576),
   unknownKidWaitSeconds: intIn(1, 3600).default(10),
+  jwksRefreshSeconds: intIn(60, 86_400).default(3600),
 });
 
 export const configSchema = z
@@ -221,9 +243,13 @@ export const configSchema = z
       ctx.addIssue({ code: "custom", path, message });
 
     const issuerIds = new Set<string>();
+    const issuerUrls = new Set<string>();
     config.issuers.forEach((iss, i) => {
       if (issuerIds.has(iss.id)) problem(["issuers", i, "id"], `duplicate issuer id "${iss.id}"`);
       issuerIds.add(iss.id);
+      const url = issuerUrl(iss);
+      if (url !== undefined && issuerUrls.has(url)) problem(["issuers", i], `duplicate issuer ${url}`);
+      if (url !== undefined) issuerUrls.add(url);
       if ((iss.cognito === undefined) === (iss.issuer === undefined)) {
         problem(["issuers", i], "expected exactly one of cognito or issuer");
       }
@@ -279,10 +305,17 @@ export const configSchema = z
           return v !== undefined && Object.keys(v).length > 0;
         });
         const keys: string[] = a.tokenUse === "any" ? [...rules] : ["tokenUse", ...rules];
+        if (a.token.header?.toLowerCase() !== "authorization") keys.push("token");
+        if (!a.forwardToken) keys.push("forwardToken");
         for (const k of keys) problem(["routes", i, "auth", k], "has no effect on a public route");
       }
+      const claimHeaderNames = new Set<string>();
       for (const name of Object.keys(a.claimHeaders)) {
         const lower = name.toLowerCase();
+        if (claimHeaderNames.has(lower)) {
+          problem(["routes", i, "auth", "claimHeaders", name], "is named twice (header names ignore case)");
+        }
+        claimHeaderNames.add(lower);
         if (RESERVED_HEADERS.has(lower))
           problem(["routes", i, "auth", "claimHeaders", name], "is a reserved header");
         if (STANDARD_IDENTITY_HEADERS.has(lower)) {
@@ -294,10 +327,25 @@ export const configSchema = z
       }
     });
 
-    if (config.listen.port !== 0 && config.listen.port === config.admin.port) {
+    const anyHost = (h: string) => h === "0.0.0.0" || h === "::";
+    const sameHost =
+      config.listen.host === config.admin.host || anyHost(config.listen.host) || anyHost(config.admin.host);
+    if (config.listen.port !== 0 && config.listen.port === config.admin.port && sameHost) {
       problem(["admin", "port"], "must differ from listen.port");
     }
+    if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs) {
+      problem(["limits", "headersTimeoutMs"], "must not exceed limits.requestTimeoutMs");
+    }
   });
+
+/** The exact `iss` an issuer's tokens carry. */
+export function issuerUrl(iss: {
+  cognito?: { region: string; userPoolId: string } | undefined;
+  issuer?: string | undefined;
+}): string | undefined {
+  if (iss.cognito) return `https://cognito-idp.${iss.cognito.region}.amazonaws.com/${iss.cognito.userPoolId}`;
+  return iss.issuer;
+}
 
 function safeUrl(v: string): URL | undefined {
   try {

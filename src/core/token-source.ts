@@ -12,8 +12,12 @@ export interface TokenSourceConfig {
 export interface TokenSource {
   /** Lower-case header that carries the token, or undefined when it travels elsewhere. */
   readonly headerName: string | undefined;
-  /** The raw token, or undefined when the request carries none. Throws a 401 when it is unusable. */
-  extract(headers: IncomingHttpHeaders, query: string): string | undefined;
+  /**
+   * The raw token, or undefined when the request carries none. Throws a 401 when it is unusable,
+   * a 400 when it is ambiguous. `rawHeaders` is Node's flat list: it still shows duplicates that
+   * `headers` has already folded or dropped (Node keeps only the first Authorization).
+   */
+  extract(headers: IncomingHttpHeaders, rawHeaders: readonly string[], query: string): string | undefined;
   /** The query string without the token parameter (for query sources; others return it unchanged). */
   stripFromQuery(query: string): string;
   /** The Cookie header value without the token cookie (for cookie sources); undefined when none is left. */
@@ -28,6 +32,24 @@ function checkShape(token: string, maxBytes: number): string {
   if (token.length > maxBytes) throw new GatewayError("invalid_token", "too_large");
   if (!JWT_SHAPE.test(token)) throw new GatewayError("invalid_token", "malformed");
   return token;
+}
+
+function count(rawHeaders: readonly string[], lowerName: string): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const h = rawHeaders[i] as string;
+    if (h.length === lowerName.length && h.toLowerCase() === lowerName) n++;
+  }
+  return n;
+}
+
+/** A query parameter name as URLSearchParams reads it ("+" is a space), or the raw text if malformed. */
+function decodeName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, " "));
+  } catch {
+    return raw;
+  }
 }
 
 function cookiePairs(cookie: string): Array<[string, string]> {
@@ -71,7 +93,7 @@ export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: num
     const name = config.query;
     return {
       headerName: undefined,
-      extract(_headers, query) {
+      extract(_headers, _rawHeaders, query) {
         if (query.length < 2) return undefined;
         const values = new URLSearchParams(query.slice(1)).getAll(name);
         if (values.length === 0) return undefined;
@@ -81,10 +103,12 @@ export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: num
       },
       stripFromQuery(query) {
         if (query.length < 2) return query;
-        const params = new URLSearchParams(query.slice(1));
-        params.delete(name);
-        const rest = params.toString();
-        return rest === "" ? "" : `?${rest}`;
+        // Split by hand, so every other parameter reaches the upstream byte for byte.
+        const kept = query
+          .slice(1)
+          .split("&")
+          .filter((pair) => pair !== "" && decodeName(pair.split("=", 1)[0] as string) !== name);
+        return kept.length === 0 ? "" : `?${kept.join("&")}`;
       },
       stripFromCookie: noCookie,
     };
@@ -94,10 +118,13 @@ export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: num
   const isAuthorization = headerName === "authorization";
   return {
     headerName,
-    extract(headers) {
+    extract(headers, rawHeaders) {
       const raw = headers[headerName];
       if (raw === undefined || raw === "") return undefined;
-      if (Array.isArray(raw)) throw new GatewayError("bad_request", "malformed", "duplicate token header");
+      if (Array.isArray(raw) || count(rawHeaders, headerName) > 1) {
+        // Which copy the upstream would believe is anyone's guess: refuse instead of choosing.
+        throw new GatewayError("bad_request", "malformed", "duplicate token header");
+      }
       if (raw.length > maxTokenBytes + 16) throw new GatewayError("invalid_token", "too_large");
       const bearer = BEARER.exec(raw);
       // Another scheme (Basic, say) in Authorization is no bearer token at all.

@@ -39,7 +39,7 @@ async function authorize(state: RuntimeState, req: IncomingMessage, method: stri
   if (match === undefined) throw new GatewayError("not_found", "no_route");
   const { route } = match;
   if (route.mode === "public") return { match, identity: undefined };
-  const token = route.tokenSource.extract(req.headers, match.query);
+  const token = route.tokenSource.extract(req.headers, req.rawHeaders, match.query);
   if (token === undefined) {
     if (route.mode === "optional") return { match, identity: undefined };
     throw new GatewayError("missing_token", "missing");

@@ -3,7 +3,7 @@ import t from "tap";
 import { request } from "undici";
 import { type RunningApp, startApp, waitReady } from "../support/app.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
-import { rawGet } from "../support/raw.js";
+import { rawGet, rawRequest } from "../support/raw.js";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
 
 /** What the upstream receives, and what the client gets back, for requests that pass. */
@@ -218,6 +218,39 @@ t.test("a query token only where configured, and removed before forwarding", asy
   const elsewhere = await request(`${app.url}/api/orders/1?access_token=${token}`);
   await elsewhere.body.dump();
   t.equal(elsewhere.statusCode, 401, "other routes never read the query string");
+});
+
+t.test("other query parameters reach the upstream byte for byte when the token is removed", async (t) => {
+  const res = await rawGet(app.url, `/legacy/x?a=%20b&access_token=${issuer.token()}&c=~d&e+f=1`);
+  t.equal(res.status, 200);
+  t.equal(last()?.url, "/legacy/x?a=%20b&c=~d&e+f=1");
+});
+
+t.test("two Authorization headers are refused: the upstream might believe the other one", async (t) => {
+  const before = up.requests.length;
+  const res = await rawGet(
+    app.url,
+    "/api/orders/1",
+    `Authorization: Bearer ${issuer.token()}\nAuthorization: Bearer ${issuer.token({ sub: "admin" })}\n`,
+  );
+  t.equal(res.status, 400);
+  t.match(JSON.parse(res.body), { error: "bad_request" });
+  t.equal(up.requests.length, before);
+});
+
+t.test("a client too slow to send its headers gets 408 and is disconnected", async (t) => {
+  const slow = await startApp(`
+limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 }
+routes:
+  - { id: a, upstream: "${up.url}", auth: { mode: public } }
+`);
+  t.teardown(() => slow.stop());
+  const before = up.requests.length;
+  const started = Date.now();
+  const res = await rawRequest(slow.url, "GET /x HTTP/1.1\nHost: x\nX-Partial: still typing", "").catch(() => undefined);
+  t.ok(Date.now() - started < 5000, "cut within seconds, not Node's 30 s default");
+  t.equal(res?.status, 408);
+  t.equal(up.requests.length, before);
 });
 
 t.test("host matching", async (t) => {

@@ -52,7 +52,7 @@ t.test("check: exit 0 for a valid file, 2 naming every wrong key for an invalid 
   );
   const ok = await runCli(["check", "--config", good]);
   t.equal(ok.code, 0);
-  t.match(ok.stdout, /OK \(1 routes, 0 issuers\)/);
+  t.match(ok.stdout, /OK \(1 route, 0 issuers\)/);
   const no = await runCli(["check", "--config", bad]);
   t.equal(no.code, 2);
   t.match(no.stderr, "routes[1].extra: unknown key");
