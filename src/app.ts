@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { Agent } from "undici";
@@ -86,9 +86,14 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   // A socket with no traffic either way for this long is closed, so a client that stops reading
   // cannot hold it forever; longer than any upstream wait, so a slow upstream still gets its 504.
-  const slowestUpstream = Math.max(...config.routes.map((r) => r.upstream.timeoutMs ?? limits.upstreamTimeoutMs));
+  const slowestUpstream = Math.max(
+    ...config.routes.map((r) => r.upstream.timeoutMs ?? limits.upstreamTimeoutMs),
+  );
   server.timeout = Math.max(limits.requestTimeoutMs, slowestUpstream) + 1000;
+  // The exchange each connection is in, so a late parser error knows whether an answer went out.
+  const exchanges = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
   server.on("request", (req, res) => {
+    exchanges.set(req.socket, { req, res });
     lifecycle.trackRequest(res);
     handleRequest(req, res);
   });
@@ -96,9 +101,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     lifecycle.trackUpgrade(socket);
     handleUpgrade(req, socket, head);
   });
-  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex & { _httpMessage?: { headersSent?: boolean } }) => {
-    // Nothing more can be said on a closed socket, or after a response has begun.
-    if (!socket.writable || socket._httpMessage?.headersSent) return socket.destroy();
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // Nothing more can be said on a closed socket, nor once this exchange's answer has begun
+    // (say, the upstream answered before the client finished sending its body).
+    const exchange = exchanges.get(socket);
+    const answered = exchange !== undefined && !exchange.req.complete && exchange.res.headersSent;
+    if (!socket.writable || answered) return socket.destroy();
     const code =
       err.code === "HPE_HEADER_OVERFLOW"
         ? "headers_too_large"

@@ -12,7 +12,11 @@ export const ERRORS = {
     message: "The token does not grant access to this resource.",
   },
   not_found: { status: 404, error: "not_found", message: "No route matches this request." },
-  request_timeout: { status: 408, error: "request_timeout", message: "The request was not received in time." },
+  request_timeout: {
+    status: 408,
+    error: "request_timeout",
+    message: "The request was not received in time.",
+  },
   headers_too_large: {
     status: 431,
     error: "request_header_fields_too_large",

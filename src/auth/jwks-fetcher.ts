@@ -46,20 +46,22 @@ export class UndiciJwksFetcher implements Fetcher {
       await res.body.dump();
       throw new NonRetryableFetchError(uri, `status ${res.statusCode}`);
     }
-    const declared = Number(res.headers["content-length"] ?? 0);
-    if (declared > maxBytes) {
-      res.body.destroy();
+    // Destroying the body makes undici emit "aborted": expected here, so it is swallowed.
+    const discard = () => res.body.on("error", () => undefined).destroy();
+    if (Number(res.headers["content-length"] ?? 0) > maxBytes) {
+      discard();
       throw new NonRetryableFetchError(uri, "JWKS too large");
     }
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of res.body) {
       size += (chunk as Buffer).length;
-      if (size > maxBytes) {
-        res.body.destroy();
-        throw new NonRetryableFetchError(uri, "JWKS too large");
-      }
+      if (size > maxBytes) break;
       chunks.push(chunk as Buffer);
+    }
+    if (size > maxBytes) {
+      discard();
+      throw new NonRetryableFetchError(uri, "JWKS too large");
     }
     const all = Buffer.concat(chunks);
     return all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;

@@ -28,7 +28,16 @@ export function interpolate(
   if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, problems, [...path, i]));
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, problems, [...path, k]);
+    for (const [k, v] of Object.entries(value)) {
+      // defineProperty, not assignment: a "__proto__" key must stay a key (and be refused as
+      // unknown), never become the object's prototype.
+      Object.defineProperty(out, k, {
+        value: interpolate(v, env, problems, [...path, k]),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
     return out;
   }
   return value;

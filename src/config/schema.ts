@@ -1,6 +1,25 @@
 import { z } from "zod";
 import { normalizeTarget } from "../core/path.js";
 
+const TYPE_NAMES: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  int: "a whole number",
+  boolean: "true or false",
+  object: "a mapping",
+  array: "a list",
+};
+
+// Messages in cupbearer's words where a schema below does not give its own: "expected a mapping",
+// never zod's "Invalid input: expected object, received number".
+z.config({
+  customError: (issue) => {
+    if (issue.code === "invalid_type") return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
+    if (issue.code === "invalid_union") return "has the wrong type";
+    return undefined;
+  },
+});
+
 /**
  * The configuration's schema: its shape, its defaults and its cross-checks, in one place.
  * Every key is documented in config/README.md; the two must change together.
@@ -123,9 +142,13 @@ const auth = z.strictObject({
   scopes: stringList.default([]),
   groups: stringList.default([]),
   claims: z
-    .record(str("a claim name"), z.union([z.string(), z.number(), z.boolean()]), {
-      error: "expected a map of claim names to strings, numbers or booleans",
-    })
+    .record(
+      str("a claim name"),
+      z.union([z.string(), z.number(), z.boolean()], { error: "expected a string, number or boolean" }),
+      {
+        error: "expected a map of claim names to strings, numbers or booleans",
+      },
+    )
     .default({}),
   token: tokenSource.default({ header: "authorization" }),
   forwardToken: bool.default(true),
@@ -238,105 +261,124 @@ export const configSchema = z
       .array(route, { error: "expected a list of routes" })
       .min(1, { error: "expected at least one route" }),
   })
-  .superRefine((config, ctx) => {
-    const problem = (path: (string | number)[], message: string) =>
-      ctx.addIssue({ code: "custom", path, message });
+  // The cross-checks run even when some values have the wrong type (`when`), so one `check`
+  // reports every problem; each item is checked on its own, so a malformed one skips only itself.
+  .superRefine(
+    (config, ctx) => {
+      const problem = (path: (string | number)[], message: string) =>
+        ctx.addIssue({ code: "custom", path, message });
+      // References to issuers are checked only when every issuer has a usable id.
+      const issuersValid =
+        Array.isArray(config.issuers) &&
+        config.issuers.every((i) => typeof i?.id === "string" && ID.test(i.id));
 
-    const issuerIds = new Set<string>();
-    const issuerUrls = new Set<string>();
-    config.issuers.forEach((iss, i) => {
-      if (issuerIds.has(iss.id)) problem(["issuers", i, "id"], `duplicate issuer id "${iss.id}"`);
-      issuerIds.add(iss.id);
-      const url = issuerUrl(iss);
-      if (url !== undefined && issuerUrls.has(url)) problem(["issuers", i], `duplicate issuer ${url}`);
-      if (url !== undefined) issuerUrls.add(url);
-      if ((iss.cognito === undefined) === (iss.issuer === undefined)) {
-        problem(["issuers", i], "expected exactly one of cognito or issuer");
-      }
-      if (iss.issuer !== undefined && iss.jwksUri === undefined) {
-        problem(["issuers", i, "jwksUri"], "required with issuer");
-      }
-      if (iss.cognito) {
-        const poolRegion = USER_POOL_ID.exec(iss.cognito.userPoolId)?.[1];
-        if (poolRegion !== undefined && poolRegion !== iss.cognito.region) {
+      const issuerIds = new Set<string>();
+      const issuerUrls = new Set<string>();
+      eachItem(config.issuers, (iss, i) => {
+        if (issuerIds.has(iss.id)) problem(["issuers", i, "id"], `duplicate issuer id "${iss.id}"`);
+        issuerIds.add(iss.id);
+        const url = issuerUrl(iss);
+        if (url !== undefined && issuerUrls.has(url)) problem(["issuers", i], `duplicate issuer ${url}`);
+        if (url !== undefined) issuerUrls.add(url);
+        if ((iss.cognito === undefined) === (iss.issuer === undefined)) {
+          problem(["issuers", i], "expected exactly one of cognito or issuer");
+        }
+        if (iss.issuer !== undefined && iss.jwksUri === undefined) {
+          problem(["issuers", i, "jwksUri"], "required with issuer");
+        }
+        if (iss.cognito) {
+          const poolRegion = USER_POOL_ID.exec(iss.cognito.userPoolId)?.[1];
+          if (
+            poolRegion !== undefined &&
+            REGION.test(iss.cognito.region) &&
+            poolRegion !== iss.cognito.region
+          ) {
+            problem(
+              ["issuers", i, "cognito", "userPoolId"],
+              `belongs to region ${poolRegion}, not ${iss.cognito.region}`,
+            );
+          }
+        }
+        if (iss.clientIds === undefined && !iss.anyClient) {
           problem(
-            ["issuers", i, "cognito", "userPoolId"],
-            `belongs to region ${poolRegion}, not ${iss.cognito.region}`,
+            ["issuers", i, "clientIds"],
+            "required: list the app clients whose tokens are accepted, or set anyClient: true",
           );
         }
-      }
-      if (iss.clientIds === undefined && !iss.anyClient) {
-        problem(
-          ["issuers", i, "clientIds"],
-          "required: list the app clients whose tokens are accepted, or set anyClient: true",
-        );
-      }
-      if (iss.clientIds !== undefined && iss.anyClient) {
-        problem(["issuers", i, "anyClient"], "contradicts clientIds");
-      }
-      for (const key of ["issuer", "jwksUri"] as const) {
-        const url = iss[key];
-        if (url === undefined || iss.allowInsecureHttp) continue;
-        const u = safeUrl(url);
-        if (u?.protocol === "http:" && !LOOPBACK_HOSTS.has(u.hostname)) {
-          problem(
-            ["issuers", i, key],
-            "plain http is allowed only for loopback hosts unless allowInsecureHttp is true",
-          );
+        if (iss.clientIds !== undefined && iss.anyClient) {
+          problem(["issuers", i, "anyClient"], "contradicts clientIds");
         }
-      }
-    });
-
-    const routeIds = new Set<string>();
-    config.routes.forEach((r, i) => {
-      if (routeIds.has(r.id)) problem(["routes", i, "id"], `duplicate route id "${r.id}"`);
-      routeIds.add(r.id);
-      const a = r.auth;
-      r.auth.issuers?.forEach((issuerId, j) => {
-        if (!issuerIds.has(issuerId))
-          problem(["routes", i, "auth", "issuers", j], `unknown issuer "${issuerId}"`);
+        for (const key of ["issuer", "jwksUri"] as const) {
+          const url = iss[key];
+          if (url === undefined || iss.allowInsecureHttp) continue;
+          const u = safeUrl(url);
+          if (u?.protocol === "http:" && !LOOPBACK_HOSTS.has(u.hostname)) {
+            problem(
+              ["issuers", i, key],
+              "plain http is allowed only for loopback hosts unless allowInsecureHttp is true",
+            );
+          }
+        }
       });
-      if (a.mode !== "public" && config.issuers.length === 0) {
-        problem(["routes", i, "auth", "mode"], `${a.mode} needs at least one entry in issuers`);
-      }
-      if (a.mode === "public") {
-        const rules = (["issuers", "scopes", "groups", "claims", "claimHeaders"] as const).filter((k) => {
-          const v = a[k];
-          return v !== undefined && Object.keys(v).length > 0;
-        });
-        const keys: string[] = a.tokenUse === "any" ? [...rules] : ["tokenUse", ...rules];
-        if (a.token.header?.toLowerCase() !== "authorization") keys.push("token");
-        if (!a.forwardToken) keys.push("forwardToken");
-        for (const k of keys) problem(["routes", i, "auth", k], "has no effect on a public route");
-      }
-      const claimHeaderNames = new Set<string>();
-      for (const name of Object.keys(a.claimHeaders)) {
-        const lower = name.toLowerCase();
-        if (claimHeaderNames.has(lower)) {
-          problem(["routes", i, "auth", "claimHeaders", name], "is named twice (header names ignore case)");
-        }
-        claimHeaderNames.add(lower);
-        if (RESERVED_HEADERS.has(lower))
-          problem(["routes", i, "auth", "claimHeaders", name], "is a reserved header");
-        if (STANDARD_IDENTITY_HEADERS.has(lower)) {
-          problem(["routes", i, "auth", "claimHeaders", name], "is set by cupbearer itself");
-        }
-      }
-      if (r.stripPrefix && r.match.pathPrefix === undefined) {
-        problem(["routes", i, "stripPrefix"], "needs match.pathPrefix");
-      }
-    });
 
-    const anyHost = (h: string) => h === "0.0.0.0" || h === "::";
-    const sameHost =
-      config.listen.host === config.admin.host || anyHost(config.listen.host) || anyHost(config.admin.host);
-    if (config.listen.port !== 0 && config.listen.port === config.admin.port && sameHost) {
-      problem(["admin", "port"], "must differ from listen.port");
-    }
-    if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs) {
-      problem(["limits", "headersTimeoutMs"], "must not exceed limits.requestTimeoutMs");
-    }
-  });
+      const routeIds = new Set<string>();
+      eachItem(config.routes, (r, i) => {
+        if (routeIds.has(r.id)) problem(["routes", i, "id"], `duplicate route id "${r.id}"`);
+        routeIds.add(r.id);
+        const a = r.auth;
+        r.auth.issuers?.forEach((issuerId, j) => {
+          if (issuersValid && !issuerIds.has(issuerId))
+            problem(["routes", i, "auth", "issuers", j], `unknown issuer "${issuerId}"`);
+        });
+        if (a.mode !== "public" && issuersValid && config.issuers.length === 0) {
+          problem(["routes", i, "auth", "mode"], `${a.mode} needs at least one entry in issuers`);
+        }
+        if (a.mode === "public") {
+          const rules = (["issuers", "scopes", "groups", "claims", "claimHeaders"] as const).filter((k) => {
+            const v = a[k];
+            return v !== undefined && Object.keys(v).length > 0;
+          });
+          const keys: string[] = a.tokenUse === "any" ? [...rules] : ["tokenUse", ...rules];
+          if (a.token.header?.toLowerCase() !== "authorization") keys.push("token");
+          if (!a.forwardToken) keys.push("forwardToken");
+          for (const k of keys) problem(["routes", i, "auth", k], "has no effect on a public route");
+        }
+        const claimHeaderNames = new Set<string>();
+        for (const name of Object.keys(a.claimHeaders)) {
+          const lower = name.toLowerCase();
+          if (claimHeaderNames.has(lower)) {
+            problem(["routes", i, "auth", "claimHeaders", name], "is named twice (header names ignore case)");
+          }
+          claimHeaderNames.add(lower);
+          if (RESERVED_HEADERS.has(lower))
+            problem(["routes", i, "auth", "claimHeaders", name], "is a reserved header");
+          if (STANDARD_IDENTITY_HEADERS.has(lower)) {
+            problem(["routes", i, "auth", "claimHeaders", name], "is set by cupbearer itself");
+          }
+        }
+        if (r.stripPrefix && r.match.pathPrefix === undefined) {
+          problem(["routes", i, "stripPrefix"], "needs match.pathPrefix");
+        }
+      });
+
+      try {
+        const anyHost = (h: string) => h === "0.0.0.0" || h === "::";
+        const sameHost =
+          config.listen.host === config.admin.host ||
+          anyHost(config.listen.host) ||
+          anyHost(config.admin.host);
+        if (config.listen.port !== 0 && config.listen.port === config.admin.port && sameHost) {
+          problem(["admin", "port"], "must differ from listen.port");
+        }
+        if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs) {
+          problem(["limits", "headersTimeoutMs"], "must not exceed limits.requestTimeoutMs");
+        }
+      } catch {
+        // listen, admin or limits malformed: their own errors say so.
+      }
+    },
+    { when: () => true },
+  );
 
 /** The exact `iss` an issuer's tokens carry. */
 export function issuerUrl(iss: {
@@ -345,6 +387,18 @@ export function issuerUrl(iss: {
 }): string | undefined {
   if (iss.cognito) return `https://cognito-idp.${iss.cognito.region}.amazonaws.com/${iss.cognito.userPoolId}`;
   return iss.issuer;
+}
+
+/** Runs `check` on each item of what should be a list, skipping items too malformed to check. */
+function eachItem<T>(list: readonly T[], check: (item: T, index: number) => void): void {
+  if (!Array.isArray(list)) return;
+  list.forEach((item: T, i) => {
+    try {
+      check(item, i);
+    } catch {
+      // A value of the wrong type inside this item: its own error is already reported.
+    }
+  });
 }
 
 function safeUrl(v: string): URL | undefined {

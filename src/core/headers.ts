@@ -19,16 +19,7 @@ export const HOP_BY_HOP = new Set([
  * Request headers cupbearer always replaces or removes: hop-by-hop, Host (the upstream's own is
  * sent), Expect (cupbearer answers 100-continue itself), and forwarding headers it sets itself.
  */
-const REQUEST_DROP = new Set([
-  ...HOP_BY_HOP,
-  "host",
-  "expect",
-  "forwarded",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
-  "x-request-id",
-]);
+const REQUEST_DROP = new Set([...HOP_BY_HOP, "host", "expect", "forwarded", "x-real-ip", "x-request-id"]);
 
 /** Names listed in a Connection header (they are hop-by-hop for this one message). */
 function connectionTokens(value: string | undefined): string[] {
@@ -70,7 +61,15 @@ export function upstreamRequestHeaders(
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
-    if (filter.drop.has(name) || name === also || (listed.length > 0 && listed.includes(name))) continue;
+    if (
+      filter.drop.has(name) ||
+      // Every X-Forwarded-* (-For, -Host, -Port, -Prefix, …): only cupbearer may say where a request came from.
+      name.startsWith("x-forwarded-") ||
+      name === also ||
+      (listed.length > 0 && listed.includes(name))
+    ) {
+      continue;
+    }
     out.push(name, rawHeaders[i + 1] as string);
   }
   for (const h of append) out.push(h);

@@ -15,28 +15,29 @@ export const STANDARD_IDENTITY_HEADERS = [USER_HEADER, EMAIL_HEADER, GROUPS_HEAD
 // Printable ASCII but "%": everything else is percent-encoded (UTF-8), so a claim can never
 // break a header line or smuggle a control character to the upstream.
 const NEEDS_ENCODING = /[^\x20-\x24\x26-\x7e]/;
+const NEEDS_ENCODING_IN_LIST = /[^\x20-\x24\x26-\x2b\x2d-\x7e]/;
 
-/** A claim value as a header value; undefined when the claim is absent. */
+/**
+ * A claim value as a header value; undefined when the claim is absent. Lists are comma-joined,
+ * with commas inside an element encoded too, so ["a,b"] and ["a", "b"] stay apart.
+ */
 export function headerValue(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
-  const text =
-    typeof value === "string"
-      ? value
-      : Array.isArray(value)
-        ? value.map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(",")
-        : typeof value === "object"
-          ? JSON.stringify(value)
-          : String(value);
-  return NEEDS_ENCODING.test(text) ? encodeHeaderText(text) : text;
+  if (Array.isArray(value)) return value.map((v) => encode(asText(v), NEEDS_ENCODING_IN_LIST)).join(",");
+  return encode(asText(value), NEEDS_ENCODING);
 }
 
-function encodeHeaderText(text: string): string {
+function asText(value: unknown): string {
+  if (typeof value === "string") return value;
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+function encode(text: string, needs: RegExp): string {
+  if (!needs.test(text)) return text;
   let out = "";
   for (const byte of Buffer.from(text, "utf8")) {
-    out +=
-      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    const c = String.fromCharCode(byte);
+    out += needs.test(c) ? `%${byte.toString(16).toUpperCase().padStart(2, "0")}` : c;
   }
   return out;
 }

@@ -32,7 +32,8 @@ function hostMatcher(patterns: readonly string[] | undefined): ((host: string) =
 
 export function compileRoute(config: RouteConfig): CompiledRoute {
   const url = new URL(config.upstream.url);
-  const basePath = url.pathname === "/" ? "" : url.pathname.replace(/\/$/, "");
+  // Normalized like request paths, so "//" or "/base//" cannot produce an ambiguous upstream path.
+  const basePath = normalizeTarget(url.pathname).path.replace(/\/$/, "");
   const methods = config.match.methods ? new Set(config.match.methods) : undefined;
   const host = hostMatcher(config.match.hosts);
   const exactPath = config.match.path === undefined ? undefined : normalizeTarget(config.match.path).path;
@@ -50,8 +51,9 @@ export function compileRoute(config: RouteConfig): CompiledRoute {
       (exactPath === undefined ? hasPathPrefix(path, prefix) : path === exactPath),
     upstreamPath: (path) => {
       // A prefix matches whole segments, so what is left is empty or starts with "/".
-      const rest = strip ? path.slice(prefix.length) || "/" : path;
-      return basePath + rest;
+      // "/api" stripped of "/api" is "" (the base itself), "/api/" is "/": as nginx keeps them apart.
+      const rest = strip ? path.slice(prefix.length) : path;
+      return basePath + rest || "/";
     },
   };
 }
@@ -62,5 +64,7 @@ export function hostName(hostHeader: string | undefined): string {
   const h = hostHeader.toLowerCase();
   if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
   const colon = h.indexOf(":");
-  return colon < 0 ? h : h.slice(0, colon);
+  const name = colon < 0 ? h : h.slice(0, colon);
+  // "example.com." is the same host as "example.com" (a fully qualified name).
+  return name.endsWith(".") ? name.slice(0, -1) : name;
 }

@@ -26,6 +26,7 @@ export interface TokenSource {
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const BEARER = /^Bearer +([^ ]+) *$/i;
+const BEARER_SCHEME = /^Bearer(?:[\s]|$)/i;
 
 function checkShape(token: string, maxBytes: number): string {
   // Length first, so an oversized value is never scanned by a regular expression.
@@ -52,10 +53,12 @@ function decodeName(raw: string): string {
   }
 }
 
-function cookiePairs(cookie: string): Array<[string, string]> {
+/** Cookie pairs as [name, value, the pair's own text]; the text is what is forwarded. */
+function cookiePairs(cookie: string): Array<[string, string, string]> {
   return cookie.split(";").map((part) => {
-    const eq = part.indexOf("=");
-    return eq < 0 ? [part.trim(), ""] : [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];
+    const text = part.trim();
+    const eq = text.indexOf("=");
+    return eq < 0 ? [text, "", text] : [text.slice(0, eq).trim(), text.slice(eq + 1).trim(), text];
   });
 }
 
@@ -78,13 +81,13 @@ export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: num
         if (found.length === 0) return undefined;
         // Two cookies of one name could be read differently by the upstream: refuse the ambiguity.
         if (found.length > 1) throw new GatewayError("bad_request", "malformed", "duplicate token cookie");
-        const value = (found[0] as [string, string])[1];
+        const value = (found[0] as [string, string, string])[1];
         return value === "" ? undefined : checkShape(value, maxTokenBytes);
       },
       stripFromQuery: noQuery,
       stripFromCookie(cookie) {
         const kept = cookiePairs(cookie).filter(([k]) => k !== name && k !== "");
-        return kept.length === 0 ? undefined : kept.map(([k, v]) => `${k}=${v}`).join("; ");
+        return kept.length === 0 ? undefined : kept.map(([, , text]) => text).join("; ");
       },
     };
   }
@@ -120,13 +123,20 @@ export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: num
     headerName,
     extract(headers, rawHeaders) {
       const raw = headers[headerName];
-      if (raw === undefined || raw === "") return undefined;
+      if (raw === undefined) return undefined;
+      // Counted before anything else: an empty first copy must not hide a second one.
       if (Array.isArray(raw) || count(rawHeaders, headerName) > 1) {
         // Which copy the upstream would believe is anyone's guess: refuse instead of choosing.
         throw new GatewayError("bad_request", "malformed", "duplicate token header");
       }
+      if (raw === "") return undefined;
       if (raw.length > maxTokenBytes + 16) throw new GatewayError("invalid_token", "too_large");
       const bearer = BEARER.exec(raw);
+      if (bearer === null && BEARER_SCHEME.test(raw)) {
+        // A Bearer credential we cannot read is a bad token, never "no token": on an optional
+        // route it would otherwise pass as anonymous, carrying an unverified credential upstream.
+        throw new GatewayError("invalid_token", "malformed");
+      }
       // Another scheme (Basic, say) in Authorization is no bearer token at all.
       if (isAuthorization && bearer === null) return undefined;
       return checkShape(bearer === null ? raw.trim() : (bearer[1] as string), maxTokenBytes);
