@@ -235,7 +235,11 @@ t.test("two Authorization headers are refused: the upstream might believe the ot
   );
   t.equal(res.status, 400);
   t.match(JSON.parse(res.body), { error: "bad_request" });
-  const emptyFirst = await rawGet(app.url, "/maybe/x", `Authorization:\nAuthorization: Bearer ${issuer.token()}\n`);
+  const emptyFirst = await rawGet(
+    app.url,
+    "/maybe/x",
+    `Authorization:\nAuthorization: Bearer ${issuer.token()}\n`,
+  );
   t.equal(emptyFirst.status, 400, "an empty first copy does not hide the second, even on an optional route");
   t.equal(up.requests.length, before);
 });
