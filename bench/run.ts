@@ -9,6 +9,7 @@
 //
 // Environment:
 //   BENCH_DURATION  seconds measured per scenario (default 10)
+//   BENCH_PROFILE   a folder: cupbearer runs with --cpu-prof and writes its CPU profile there
 //   BENCH_WARMUP    seconds of warm-up before each scenario (default: duration/5, 1..3)
 //   BENCH_LOADGEN   "wrk" or "autocannon" to force one (default: wrk when installed)
 //   BENCH_TOKENS    tokens to mint for scenario 6 (default: sized from the cache-hit rate)
@@ -884,7 +885,9 @@ async function main(): Promise<void> {
       config,
       cupbearerConfig({ port: cbPort, admin: cbAdminPort, issuer: issuerPort, upstream: upstreamPort }),
     );
-    const cb = startServer("cupbearer", [node, CLI, "--config", config]);
+    // BENCH_PROFILE=DIR writes a V8 CPU profile of cupbearer there when it exits.
+    const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    const cb = startServer("cupbearer", [node, ...profile, CLI, "--config", config]);
     try {
       await waitHttp(cb, `http://127.0.0.1:${cbAdminPort}/readyz`, READY_TIMEOUT_MS, 200);
       process.stdout.write(`  cupbearer :${cbPort} (admin :${cbAdminPort}) ready\n`);

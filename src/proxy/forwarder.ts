@@ -78,11 +78,6 @@ export function forward(
   onResponseStart: (status: number) => void,
 ): Promise<number> {
   let status = 0;
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.once("close", onClose);
   return pool
     .stream(
       {
@@ -92,7 +87,9 @@ export function forward(
         body: request.body,
         headersTimeout: request.timeoutMs,
         bodyTimeout: request.timeoutMs,
-        signal: abort.signal,
+        // undici takes any EventEmitter as a signal: the response itself, which emits "abort"
+        // when the client goes away first (see abortOnClientClose), so no AbortController per request.
+        signal: res,
       },
       ({ statusCode, headers }) => {
         status = statusCode;
@@ -112,8 +109,12 @@ export function forward(
         }
         throw upstreamFailure(err);
       },
-    )
-    .finally(() => res.off("close", onClose));
+    );
+}
+
+/** Call from the response's "close" listener: a client gone before the answer ends cancels the upstream call. */
+export function abortOnClientClose(res: ServerResponse): void {
+  if (!res.writableFinished) res.emit("abort");
 }
 
 /**

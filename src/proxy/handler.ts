@@ -8,7 +8,7 @@ import { evaluate } from "../core/policy.js";
 import { ERRORS, GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type Metrics, methodLabel } from "../metrics.js";
-import { forward, forwardUpgrade, type UpstreamPools } from "./forwarder.js";
+import { abortOnClientClose, forward, forwardUpgrade, type UpstreamPools } from "./forwarder.js";
 import type { Gateway, GatewayMatch } from "./gateway.js";
 
 /** The config-derived state one request runs on, swapped as a whole on reload. */
@@ -153,10 +153,12 @@ export function createRequestHandler(deps: HandlerDeps) {
     let failure: GatewayError | undefined;
 
     res.once("close", () => {
+      abortOnClientClose(res);
       const status = res.headersSent ? res.statusCode : 499;
       const seconds = (performance.now() - started) / 1000;
       metrics.requests.inc({ route: routeId, method: methodLabel(method), status });
       metrics.requestDuration.observe({ route: routeId }, seconds);
+      if (!log.isLevelEnabled("info")) return;
       const line = {
         requestId,
         route: routeId,

@@ -333,6 +333,26 @@ t.test("path tricks: ambiguous paths are 400, normalized ones are authorized as 
   t.equal(last()?.url, "/status/a/~user/", "the upstream receives the path that was authorized");
 });
 
+t.test("a client that goes away cancels the upstream call", async (t) => {
+  let upstreamClosed!: () => void;
+  const closed = new Promise<void>((r) => {
+    upstreamClosed = r;
+  });
+  up.handler = (_rec, res) => {
+    res.on("close", () => upstreamClosed());
+  };
+  t.teardown(() => {
+    up.handler = undefined;
+  });
+  const controller = new AbortController();
+  const pending = request(`${app.url}/status/hang`, { signal: controller.signal }).catch(() => "aborted");
+  while (!up.requests.some((r) => r.url === "/status/hang")) await new Promise((r) => setTimeout(r, 10));
+  controller.abort();
+  t.equal(await pending, "aborted");
+  await closed;
+  t.pass("the upstream connection was closed while it was still working");
+});
+
 t.test("upstream too slow is 504, refused is 502", async (t) => {
   up.handler = (_rec, res) => {
     setTimeout(() => res.end("late"), 1000);
