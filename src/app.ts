@@ -4,21 +4,14 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { Agent } from "undici";
 import { createAdminServer } from "./admin/server.js";
-import { UndiciJwksFetcher } from "./auth/jwks-fetcher.js";
-import { resolveIssuer, TokenVerifier } from "./auth/verifier.js";
-import type { Config } from "./config/schema.js";
+import { type Config, ConfigError } from "./config/schema.js";
 import { ERRORS, GatewayError } from "./errors.js";
 import { Lifecycle } from "./lifecycle.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { UpstreamPools } from "./proxy/forwarder.js";
-import { Gateway } from "./proxy/gateway.js";
-import {
-  createRequestHandler,
-  createUpgradeHandler,
-  errorResponse,
-  type RuntimeState,
-} from "./proxy/handler.js";
+import { createRequestHandler, createUpgradeHandler, errorResponse } from "./proxy/handler.js";
+import { Runtime } from "./runtime.js";
 
 export interface AppOptions {
   logger?: Logger;
@@ -30,12 +23,27 @@ export interface App {
   start(): Promise<{ port: number; adminPort: number }>;
   /** True once every issuer's JWKS is loaded, until shutdown begins. */
   ready(): boolean;
+  /**
+   * Loads a new config and, if it is valid and its issuers' keys load, swaps routes, rules and
+   * issuers in one step: requests in flight finish on the config they started with. Anything
+   * wrong changes nothing; the reason is logged and counted. Resolves true when swapped.
+   */
+  reload(load: () => Promise<Config>): Promise<boolean>;
   /** Graceful stop: not ready, stop accepting, drain up to the configured deadline, close. */
   stop(): Promise<void>;
 }
 
-const JWKS_RETRY_MIN_MS = 500;
-const JWKS_RETRY_MAX_MS = 30_000;
+/** Settings bound when the listeners and pools are created: a reload cannot change them. */
+const RESTART_ONLY = [
+  ["listen", (c: Config) => c.listen],
+  ["admin", (c: Config) => c.admin],
+  ["limits.maxHeaderBytes", (c: Config) => c.limits.maxHeaderBytes],
+  ["limits.headersTimeoutMs", (c: Config) => c.limits.headersTimeoutMs],
+  ["limits.requestTimeoutMs", (c: Config) => c.limits.requestTimeoutMs],
+  ["limits.keepAliveTimeoutMs", (c: Config) => c.limits.keepAliveTimeoutMs],
+  ["limits.upstreamConnectTimeoutMs", (c: Config) => c.limits.upstreamConnectTimeoutMs],
+  ["limits.maxConnectionsPerUpstream", (c: Config) => c.limits.maxConnectionsPerUpstream],
+] as const;
 
 /** The composition root: config in, servers out. */
 export function createApp(config: Config, options: AppOptions = {}): App {
@@ -44,34 +52,15 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const lifecycle = new Lifecycle();
   const jwksAgent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
 
-  const issuers = config.issuers.map(resolveIssuer);
-  const issuerByUri = new Map(issuers.map((i) => [i.jwksUri, i.id]));
-  const verifier = new TokenVerifier({
-    issuers,
-    fetcher: new UndiciJwksFetcher({
-      timeoutMs: config.tokens.jwksTimeoutMs,
-      maxBytes: config.tokens.jwksMaxBytes,
-      dispatcher: jwksAgent,
-      onResult: (uri, ok) =>
-        metrics.jwksFetches.inc({
-          issuer: issuerByUri.get(uri) ?? "unknown",
-          result: ok ? "success" : "failure",
-        }),
-    }),
-    clockSkewSeconds: config.tokens.clockSkewSeconds,
-    cacheMaxEntries: config.tokens.cacheMaxEntries,
-    unknownKidWaitSeconds: config.tokens.unknownKidWaitSeconds,
-    onCacheHit: () => metrics.tokenCacheHits.inc(),
-    onCacheMiss: () => metrics.tokenCacheMisses.inc(),
-  });
-  const state: RuntimeState = { gateway: new Gateway(config), verifier };
+  const runtimeDeps = { jwksDispatcher: jwksAgent, metrics, log };
+  let runtime = new Runtime(config, runtimeDeps);
   const pools = new UpstreamPools({
     connectTimeoutMs: config.limits.upstreamConnectTimeoutMs,
     maxConnections: config.limits.maxConnectionsPerUpstream,
     keepAliveTimeoutMs: config.limits.keepAliveTimeoutMs,
   });
 
-  const deps = { state: () => state, pools, metrics, log, draining: () => lifecycle.draining };
+  const deps = { state: () => runtime, pools, metrics, log, draining: () => lifecycle.draining };
   const handleRequest = createRequestHandler(deps);
   const handleUpgrade = createUpgradeHandler(deps);
   const { limits } = config;
@@ -86,10 +75,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   // A socket with no traffic either way for this long is closed, so a client that stops reading
   // cannot hold it forever; longer than any upstream wait, so a slow upstream still gets its 504.
-  const slowestUpstream = Math.max(
-    ...config.routes.map((r) => r.upstream.timeoutMs ?? limits.upstreamTimeoutMs),
-  );
-  server.timeout = Math.max(limits.requestTimeoutMs, slowestUpstream) + 1000;
+  const idleTimeout = (c: Config) =>
+    Math.max(
+      c.limits.requestTimeoutMs,
+      ...c.routes.map((r) => r.upstream.timeoutMs ?? c.limits.upstreamTimeoutMs),
+    ) + 1000;
+  server.timeout = idleTimeout(config);
   // The exchange each connection is in, so a late parser error knows whether an answer went out.
   const exchanges = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
   server.on("request", (req, res) => {
@@ -119,42 +110,49 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     socket.end(`${head}\r\n${answer.body}`);
   });
 
-  const ready = () => verifier.ready && !lifecycle.draining;
+  const ready = () => runtime.verifier.ready && !lifecycle.draining;
   const admin = createAdminServer({ registry: metrics.registry, ready });
-  let hydrating = true;
 
-  // Keys an issuer has withdrawn stop being trusted within jwksRefreshSeconds; a failed refresh
-  // keeps the keys already cached.
-  const refresh = setInterval(() => {
-    for (const issuer of issuers) {
-      verifier.hydrateIssuer(issuer).catch((err: unknown) => {
-        log.warn({ issuer: issuer.id, err: (err as Error).message }, "issuer keys not refreshed");
-      });
+  async function swapIn(load: () => Promise<Config>): Promise<boolean> {
+    let next: Config;
+    try {
+      next = await load();
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+      log.error({ problems }, "config reload refused: invalid configuration, nothing changed");
+      metrics.configReloads.inc({ result: "invalid" });
+      return false;
     }
-  }, config.tokens.jwksRefreshSeconds * 1000);
-  refresh.unref();
-
-  async function hydrate(): Promise<void> {
-    await Promise.all(
-      issuers.map(async (issuer) => {
-        let wait = JWKS_RETRY_MIN_MS;
-        while (hydrating) {
-          try {
-            await verifier.hydrateIssuer(issuer);
-            log.info({ issuer: issuer.id }, "issuer keys loaded");
-            return;
-          } catch (err) {
-            log.warn(
-              { issuer: issuer.id, err: (err as Error).message, retryInMs: wait },
-              "issuer keys not loaded",
-            );
-            await new Promise((r) => setTimeout(r, wait).unref());
-            wait = Math.min(wait * 2, JWKS_RETRY_MAX_MS);
-          }
-        }
-      }),
-    );
+    const candidate = new Runtime(next, runtimeDeps);
+    try {
+      // The new issuers' keys are loaded before the swap, so no request meets an unready issuer.
+      await candidate.loadKeysOnce();
+    } catch (err) {
+      candidate.stop();
+      log.error(
+        { err: (err as Error).message },
+        "config reload refused: issuer keys not loaded, nothing changed",
+      );
+      metrics.configReloads.inc({ result: "failed" });
+      return false;
+    }
+    const needRestart = RESTART_ONLY.filter(
+      ([, get]) => JSON.stringify(get(next)) !== JSON.stringify(get(config)),
+    ).map(([key]) => key);
+    if (needRestart.length > 0)
+      log.warn({ keys: needRestart }, "config reload: these keys take effect only on restart");
+    const previous = runtime;
+    runtime = candidate;
+    previous.stop();
+    candidate.startRefresh();
+    server.timeout = idleTimeout(next);
+    log.level = next.log.level;
+    metrics.configReloads.inc({ result: "success" });
+    log.info({ routes: next.routes.length, issuers: next.issuers.length }, "config reloaded");
+    return true;
   }
+  // One reload at a time, in the order asked for.
+  let reloading: Promise<boolean> = Promise.resolve(true);
 
   const listen = (s: Server, host: string, port: number) =>
     new Promise<number>((resolve, reject) => {
@@ -171,18 +169,22 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     async start() {
       const port = await listen(server, config.listen.host, config.listen.port);
       const adminPort = await listen(admin, config.admin.host, config.admin.port);
-      void hydrate();
+      runtime.startRefresh();
+      void runtime.loadKeysPatiently();
       log.info(
-        { port, adminPort, routes: config.routes.length, issuers: issuers.length },
+        { port, adminPort, routes: config.routes.length, issuers: config.issuers.length },
         "cupbearer listening",
       );
       return { port, adminPort };
     },
+    reload(load) {
+      reloading = reloading.then(() => swapIn(load));
+      return reloading;
+    },
     async stop() {
-      hydrating = false;
-      clearInterval(refresh);
+      runtime.stop();
       log.info({ inFlight: lifecycle.active }, "shutting down");
-      await lifecycle.drain(server, config.shutdown.drainTimeoutMs);
+      await lifecycle.drain(server, runtime.config.shutdown.drainTimeoutMs);
       await pools.close();
       await jwksAgent.close();
       await new Promise<void>((resolve) => admin.close(() => resolve()));

@@ -42,6 +42,12 @@ export function createMetrics() {
       labelNames: ["issuer", "result"] as const,
       registers: [registry],
     }),
+    configReloads: new Counter({
+      name: "cupbearer_config_reloads_total",
+      help: "Config reloads, by result: success, invalid (the file) or failed (issuer keys not loaded).",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
     tokenCacheHits: new Counter({
       name: "cupbearer_token_cache_hits_total",
       help: "Tokens found in the verified-token cache.",

@@ -1,0 +1,112 @@
+import type { Dispatcher } from "undici";
+import { UndiciJwksFetcher } from "./auth/jwks-fetcher.js";
+import { type ResolvedIssuer, resolveIssuer, TokenVerifier } from "./auth/verifier.js";
+import type { Config } from "./config/schema.js";
+import type { Logger } from "./log.js";
+import type { Metrics } from "./metrics.js";
+import { Gateway } from "./proxy/gateway.js";
+import type { RuntimeState } from "./proxy/handler.js";
+
+const JWKS_RETRY_MIN_MS = 500;
+const JWKS_RETRY_MAX_MS = 30_000;
+
+export interface RuntimeDeps {
+  jwksDispatcher: Dispatcher;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/**
+ * Everything one config decides at request time: routes, rules, issuers and their keys. Built
+ * whole and swapped whole on reload, so a request runs on one config from start to end.
+ */
+export class Runtime implements RuntimeState {
+  readonly gateway: Gateway;
+  readonly verifier: TokenVerifier;
+  readonly issuers: readonly ResolvedIssuer[];
+  private refresh: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly config: Config,
+    private readonly deps: RuntimeDeps,
+  ) {
+    const { metrics } = deps;
+    this.issuers = config.issuers.map(resolveIssuer);
+    const issuerByUri = new Map(this.issuers.map((i) => [i.jwksUri, i.id]));
+    this.verifier = new TokenVerifier({
+      issuers: this.issuers,
+      fetcher: new UndiciJwksFetcher({
+        timeoutMs: config.tokens.jwksTimeoutMs,
+        maxBytes: config.tokens.jwksMaxBytes,
+        dispatcher: deps.jwksDispatcher,
+        onResult: (uri, ok) =>
+          metrics.jwksFetches.inc({
+            issuer: issuerByUri.get(uri) ?? "unknown",
+            result: ok ? "success" : "failure",
+          }),
+      }),
+      clockSkewSeconds: config.tokens.clockSkewSeconds,
+      cacheMaxEntries: config.tokens.cacheMaxEntries,
+      unknownKidWaitSeconds: config.tokens.unknownKidWaitSeconds,
+      onCacheHit: () => metrics.tokenCacheHits.inc(),
+      onCacheMiss: () => metrics.tokenCacheMisses.inc(),
+    });
+    this.gateway = new Gateway(config);
+  }
+
+  /** Loads every issuer's keys, retrying with back-off until it succeeds or the runtime stops. */
+  async loadKeysPatiently(): Promise<void> {
+    await Promise.all(
+      this.issuers.map(async (issuer) => {
+        let wait = JWKS_RETRY_MIN_MS;
+        while (!this.stopped) {
+          try {
+            await this.verifier.hydrateIssuer(issuer);
+            this.deps.log.info({ issuer: issuer.id }, "issuer keys loaded");
+            return;
+          } catch (err) {
+            this.deps.log.warn(
+              { issuer: issuer.id, err: (err as Error).message, retryInMs: wait },
+              "issuer keys not loaded",
+            );
+            await new Promise((r) => setTimeout(r, wait).unref());
+            wait = Math.min(wait * 2, JWKS_RETRY_MAX_MS);
+          }
+        }
+      }),
+    );
+  }
+
+  /** Loads every issuer's keys once; throws naming the first issuer that failed (for reloads). */
+  async loadKeysOnce(): Promise<void> {
+    await Promise.all(
+      this.issuers.map((issuer) =>
+        this.verifier.hydrateIssuer(issuer).catch((err: unknown) => {
+          throw new Error(`issuer ${issuer.id}: ${(err as Error).message}`);
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Refetches every issuer's keys every jwksRefreshSeconds, so a key the issuer withdrew stops
+   * being trusted; a failed refresh keeps the keys already cached.
+   */
+  startRefresh(): void {
+    this.refresh = setInterval(() => {
+      for (const issuer of this.issuers) {
+        this.verifier.hydrateIssuer(issuer).catch((err: unknown) => {
+          this.deps.log.warn({ issuer: issuer.id, err: (err as Error).message }, "issuer keys not refreshed");
+        });
+      }
+    }, this.config.tokens.jwksRefreshSeconds * 1000);
+    this.refresh.unref();
+  }
+
+  /** Ends background work (retries, refreshes); requests still running on this runtime finish. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.refresh);
+  }
+}
