@@ -886,7 +886,9 @@ async function main(): Promise<void> {
       cupbearerConfig({ port: cbPort, admin: cbAdminPort, issuer: issuerPort, upstream: upstreamPort }),
     );
     // BENCH_PROFILE=DIR writes a V8 CPU profile of cupbearer there when it exits.
-    const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    const profile = process.env.BENCH_PROFILE
+      ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+      : [];
     const cb = startServer("cupbearer", [node, ...profile, CLI, "--config", config]);
     try {
       await waitHttp(cb, `http://127.0.0.1:${cbAdminPort}/readyz`, READY_TIMEOUT_MS, 200);

@@ -164,3 +164,68 @@ t.test(
     t.equal(changes, 1, "rewriting the same content is no change");
   },
 );
+
+t.test("the CLI reloads on a file change and on SIGHUP; a bad edit keeps the old config", async (t) => {
+  const { spawn } = await import("node:child_process");
+  const { createServer } = await import("node:net");
+  const freePort = () =>
+    new Promise<number>((resolve) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
+    });
+  const up = await startUpstream();
+  const issuer = await startIssuer();
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const dir = await mkdtemp(join(tmpdir(), "cupbearer-reload-"));
+  const file = join(dir, "config.yaml");
+  const config = (auth: string) =>
+    `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${adminPort} }\n` +
+    `issuers:\n  - { id: local, issuer: "${issuer.issuer}", jwksUri: "${issuer.jwksUri}", clientIds: [test-client] }\n` +
+    `routes:\n  - { id: api, upstream: "${up.url}", auth: ${auth} }\n`;
+  await writeFile(file, config("{ mode: public }"));
+  const cli = join(import.meta.dirname, "../../dist/src/cli.js");
+  const child = spawn(process.execPath, [cli, "--config", file], { stdio: "ignore" });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  t.teardown(async () => {
+    child.kill("SIGKILL");
+    await Promise.all([up.close(), issuer.close()]);
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitReady(`http://127.0.0.1:${adminPort}`, 20_000);
+  const status = async () => (await request(`${base}/x`)).statusCode;
+  const until = async (want: number) => {
+    for (let i = 0; i < 100; i++) {
+      if ((await status()) === want) return want;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return status();
+  };
+  const reloads = async (result: string) => {
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    return Number(
+      new RegExp(`cupbearer_config_reloads_total\\{result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0,
+    );
+  };
+  t.equal(await status(), 200, "public at first");
+
+  await writeFile(file, config("{ mode: required }"));
+  t.equal(await until(401), 401, "the edited file took effect without a restart");
+
+  await writeFile(file, config("{ mode: required, scopes: oops }"));
+  for (let i = 0; i < 50 && (await reloads("invalid")) === 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  t.equal(await reloads("invalid"), 1, "the bad edit was seen and refused");
+  t.equal(await status(), 401, "the old config still holds");
+
+  await writeFile(file, config("{ mode: public }"));
+  t.equal(await until(200), 200);
+  const before = await reloads("success");
+  child.kill("SIGHUP");
+  for (let i = 0; i < 50 && (await reloads("success")) === before; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  t.equal(await reloads("success"), before + 1, "SIGHUP reloads even when the file did not change");
+  child.kill("SIGTERM");
+  t.equal(await exited, 0);
+});
