@@ -83,11 +83,15 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   server.timeout = idleTimeout(config);
   // The exchange each connection is in, so a late parser error knows whether an answer went out.
   const exchanges = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
-  server.on("request", (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     exchanges.set(req.socket, { req, res });
     lifecycle.trackRequest(res);
     handleRequest(req, res);
-  });
+  };
+  server.on("request", onRequest);
+  // Expect: 100-continue goes through the same pipeline, which sends the 100 only once the
+  // request is authorized: a refused client is told so before it uploads its body.
+  server.on("checkContinue", onRequest);
   server.on("upgrade", (req, socket, head) => {
     lifecycle.trackUpgrade(socket);
     handleUpgrade(req, socket, head);

@@ -199,6 +199,7 @@ export function createRequestHandler(deps: HandlerDeps) {
             req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
           const responseHeaders: Record<string, string> = { "x-request-id": requestId };
           if (deps.draining()) responseHeaders.connection = "close";
+          if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
           const upstreamStarted = performance.now();
           return forward(
             deps.pools.get(route.upstreamOrigin),

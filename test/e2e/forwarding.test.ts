@@ -226,6 +226,38 @@ t.test("other query parameters reach the upstream byte for byte when the token i
   t.equal(last()?.url, "/legacy/x?a=%20b&c=~d&e+f=1");
 });
 
+t.test("Expect: 100-continue: a refused client gets its answer before sending the body", async (t) => {
+  const before = up.requests.length;
+  const refused = await rawRequest(
+    app.url,
+    "POST /api/orders/1 HTTP/1.1\nHost: x\nContent-Length: 5\nExpect: 100-continue\nConnection: close\n",
+  );
+  t.equal(refused.status, 401, "answered 401 at once, no 100 Continue first");
+  t.equal(up.requests.length, before);
+
+  const { connect } = await import("node:net");
+  const text = await new Promise<string>((resolve) => {
+    const s = connect(Number(new URL(app.url).port), "127.0.0.1", () =>
+      s.write(
+        `POST /api/orders/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${issuer.token()}\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    let got = "";
+    s.on("data", (d: Buffer) => {
+      got += d.toString();
+      if (got.startsWith("HTTP/1.1 100") && !got.includes("hello")) s.write("hello");
+    });
+    s.on("close", () => resolve(got));
+  });
+  t.match(
+    text,
+    /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /,
+    "authorized: 100 Continue, then the answer",
+  );
+  t.equal(last()?.body, "hello", "the body reached the upstream");
+  t.notOk("expect" in (last()?.headers ?? {}), "Expect is not forwarded");
+});
+
 t.test("two Authorization headers are refused: the upstream might believe the other one", async (t) => {
   const before = up.requests.length;
   const res = await rawGet(
