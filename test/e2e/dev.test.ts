@@ -1,9 +1,3 @@
-/**
- * `cupbearer dev` (the local dev proxy) and the "legacy API" example config: `devConfig` as a pure
- * function, then the built CLI as a real process in front of a recording upstream, with the
- * command lines and the config file the README shows.
- */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +7,7 @@ import { seedPool, startCognitoLocal } from "../../demo/cognito-emulator.js";
 import { ConfigError } from "../../src/config/schema.js";
 import { type DevArgs, devBanner, devConfig } from "../../src/dev.js";
 import { waitReady } from "../support/app.js";
+import { runCli, spawnCli } from "../support/cli.js";
 import { freePort, withEmulator } from "../support/emulators.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
@@ -20,8 +15,6 @@ import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
 // Real processes and, for one test, the cognito-local emulator: seconds each on a loaded machine.
 t.setTimeout(180_000);
 
-// The built CLI (npm test builds first), as `npx cupbearer` runs it.
-const CLI = join(import.meta.dirname, "../../dist/src/cli.js");
 const LEGACY_CONFIG = join(import.meta.dirname, "../../config/legacy-api.yaml");
 
 /** devConfig's problems, or [] when it accepts the flags. */
@@ -187,40 +180,6 @@ t.test("devBanner: one line saying what is protected where", async (t) => {
 // ---------------------------------------------------------------------------------------------
 // The real CLI process.
 // ---------------------------------------------------------------------------------------------
-
-interface CliProcess {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Spawns the built CLI; killed at the test's teardown if still running. */
-function spawnCli(t: Test, args: string[]): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr?.on("data", (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-async function runCli(
-  t: Test,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = spawnCli(t, args);
-  const code = await p.exited;
-  return { code, stdout: p.stdout(), stderr: p.stderr() };
-}
 
 /** GET through cupbearer, with a bearer token when given; the status. */
 async function get(url: string, token?: string, headers: Record<string, string> = {}) {

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,41 +5,12 @@ import t from "tap";
 import { request } from "undici";
 import { WebSocket, WebSocketServer } from "ws";
 import { startApp, waitReady } from "../support/app.js";
+import { runCli, spawnCli } from "../support/cli.js";
+import { freePort } from "../support/emulators.js";
 import { startIssuer } from "../support/issuer.js";
 import { startUpstream } from "../support/upstream.js";
 
 /** The CLI as users run it: a real process, real signals. */
-// The built CLI (npm test builds first), as `npx cupbearer` runs it.
-const CLI = join(import.meta.dirname, "../../dist/src/cli.js");
-const LOADER: string[] = [];
-
-async function freePorts(): Promise<[number, number]> {
-  const { createServer } = await import("node:net");
-  const one = () =>
-    new Promise<number>((resolve) => {
-      const s = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => resolve(port));
-      });
-    });
-  return [await one(), await one()];
-}
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...LOADER, CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 t.test("check: exit 0 for a valid file, 2 naming every wrong key for an invalid one", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-"));
   const good = join(dir, "good.yaml");
@@ -50,18 +20,18 @@ t.test("check: exit 0 for a valid file, 2 naming every wrong key for an invalid 
     bad,
     "routes:\n  - { id: a, upstream: 'http://127.0.0.1:1', auth: { mode: public } }\n  - { id: b, upstream: 'ftp://x', auth: { scopes: read }, extra: 1 }\n",
   );
-  const ok = await runCli(["check", "--config", good]);
+  const ok = await runCli(t, ["check", "--config", good]);
   t.equal(ok.code, 0);
   t.match(ok.stdout, /OK \(1 route, 0 issuers\)/);
-  const no = await runCli(["check", "--config", bad]);
+  const no = await runCli(t, ["check", "--config", bad]);
   t.equal(no.code, 2);
   t.match(no.stderr, "routes[1].extra: unknown key");
   t.match(no.stderr, "routes[1].upstream.url: expected an http:// or https:// URL without credentials");
   t.match(no.stderr, "routes[1].auth.scopes: expected a list of strings");
-  const missing = await runCli(["check"]);
+  const missing = await runCli(t, ["check"]);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /no config/);
-  const version = await runCli(["--version"]);
+  const version = await runCli(t, ["--version"]);
   t.equal(version.code, 0);
   t.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
 });
@@ -73,20 +43,14 @@ t.test("SIGTERM: not ready at once, the in-flight request finishes, then exit 0"
   up.handler = (_rec, res) => {
     release = () => res.end("finished");
   };
-  const [port, adminPort] = await freePorts();
+  const [port, adminPort] = [await freePort(), await freePort()];
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-"));
   const file = join(dir, "config.yaml");
   await writeFile(
     file,
     `listen: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${adminPort} }\nshutdown: { drainTimeoutMs: 5000 }\nroutes:\n  - { id: a, upstream: "${up.url}", auth: { mode: public } }\n`,
   );
-  const child: ChildProcess = spawn(process.execPath, [...LOADER, CLI, "--config", file], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  t.teardown(() => {
-    child.kill("SIGKILL");
-  });
+  const { child, exited } = spawnCli(t, ["--config", file]);
   await waitReady(`http://127.0.0.1:${adminPort}`, 20_000);
 
   const inFlight = request(`http://127.0.0.1:${port}/slow`);

@@ -6,6 +6,8 @@ import { request } from "undici";
 import { parseConfigText } from "../../src/config/load.js";
 import { watchConfigFile } from "../../src/config/watch.js";
 import { startApp, waitReady } from "../support/app.js";
+import { spawnCli } from "../support/cli.js";
+import { freePort } from "../support/emulators.js";
 import { startIssuer } from "../support/issuer.js";
 import { startUpstream } from "../support/upstream.js";
 
@@ -166,15 +168,6 @@ t.test(
 );
 
 t.test("the CLI reloads on a file change and on SIGHUP; a bad edit keeps the old config", async (t) => {
-  const { spawn } = await import("node:child_process");
-  const { createServer } = await import("node:net");
-  const freePort = () =>
-    new Promise<number>((resolve) => {
-      const s = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => resolve(port));
-      });
-    });
   const up = await startUpstream();
   const issuer = await startIssuer();
   const [port, adminPort] = [await freePort(), await freePort()];
@@ -185,13 +178,8 @@ t.test("the CLI reloads on a file change and on SIGHUP; a bad edit keeps the old
     `issuers:\n  - { id: local, issuer: "${issuer.issuer}", jwksUri: "${issuer.jwksUri}", clientIds: [test-client] }\n` +
     `routes:\n  - { id: api, upstream: "${up.url}", auth: ${auth} }\n`;
   await writeFile(file, config("{ mode: public }"));
-  const cli = join(import.meta.dirname, "../../dist/src/cli.js");
-  const child = spawn(process.execPath, [cli, "--config", file], { stdio: "ignore" });
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  t.teardown(async () => {
-    child.kill("SIGKILL");
-    await Promise.all([up.close(), issuer.close()]);
-  });
+  const { child, exited } = spawnCli(t, ["--config", file]);
+  t.teardown(() => Promise.all([up.close(), issuer.close()]));
   const base = `http://127.0.0.1:${port}`;
   await waitReady(`http://127.0.0.1:${adminPort}`, 20_000);
   const status = async () => (await request(`${base}/x`)).statusCode;
