@@ -43,6 +43,7 @@ const RESTART_ONLY = [
   ["limits.keepAliveTimeoutMs", (c: Config) => c.limits.keepAliveTimeoutMs],
   ["limits.upstreamConnectTimeoutMs", (c: Config) => c.limits.upstreamConnectTimeoutMs],
   ["limits.maxConnectionsPerUpstream", (c: Config) => c.limits.maxConnectionsPerUpstream],
+  ["limits.maxClientConnections", (c: Config) => c.limits.maxClientConnections],
 ] as const;
 
 /** The composition root: config in, servers out. */
@@ -81,6 +82,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       ...c.routes.map((r) => r.upstream.timeoutMs ?? c.limits.upstreamTimeoutMs),
     ) + 1000;
   server.timeout = idleTimeout(config);
+  // Past this many open client connections new ones are closed at once: memory stays bounded
+  // (every connection can also hold a request queued for a busy upstream).
+  server.maxConnections = limits.maxClientConnections;
   // The exchange each connection is in, so a late parser error knows whether an answer went out.
   const exchanges = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {

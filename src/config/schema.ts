@@ -226,6 +226,7 @@ const limits = z.strictObject({
   upstreamTimeoutMs: intIn(1, 3_600_000).default(30_000),
   upstreamConnectTimeoutMs: intIn(1, 600_000).default(5_000),
   maxConnectionsPerUpstream: intIn(1, 100_000).default(256),
+  maxClientConnections: intIn(1, 1_000_000).default(10_000),
 });
 
 const tokens = z.strictObject({

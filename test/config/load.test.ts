@@ -61,6 +61,7 @@ t.test("the example config passes and gets every default", async (t) => {
       upstreamTimeoutMs: 30_000,
       upstreamConnectTimeoutMs: 5_000,
       maxConnectionsPerUpstream: 256,
+      maxClientConnections: 10_000,
     },
     tokens: {
       clockSkewSeconds: 30,

@@ -293,6 +293,30 @@ routes:
   t.equal(up.requests.length, before);
 });
 
+t.test("client connections beyond limits.maxClientConnections are closed at once", async (t) => {
+  const small = await startApp(`
+limits: { maxClientConnections: 2 }
+routes:
+  - { id: a, upstream: "${up.url}", auth: { mode: public } }
+`);
+  t.teardown(() => small.stop());
+  const { connect } = await import("node:net");
+  const port = Number(new URL(small.url).port);
+  const open = () =>
+    new Promise<import("node:net").Socket>((resolve) => {
+      const s = connect(port, "127.0.0.1", () => resolve(s));
+    });
+  const held = [await open(), await open()];
+  const third = await open();
+  const closed = await new Promise<boolean>((resolve) => {
+    third.on("close", () => resolve(true));
+    third.write("GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    setTimeout(() => resolve(false), 3000);
+  });
+  t.ok(closed, "the third connection was closed without an answer");
+  for (const s of held) s.destroy();
+});
+
 t.test("host matching", async (t) => {
   const res = await request(`${app.url}/api/x`, { headers: { host: "acme.tenants.test:8080" } });
   await res.body.dump();
