@@ -1,11 +1,11 @@
 import { mkdtemp, rename, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import t from "tap";
+import t, { type Test } from "tap";
 import { request } from "undici";
-import { parseConfigText } from "../../src/config/load.js";
+import { loadConfigFile, parseConfigText } from "../../src/config/load.js";
 import { watchConfigFile } from "../../src/config/watch.js";
-import { startApp, waitReady } from "../support/app.js";
+import { type RunningApp, startApp, waitReady } from "../support/app.js";
 import { spawnCli } from "../support/cli.js";
 import { freePort } from "../support/emulators.js";
 import { startIssuer } from "../support/issuer.js";
@@ -15,12 +15,21 @@ import { startUpstream } from "../support/upstream.js";
 const head = (extra = "") =>
   `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n${extra}`;
 
-t.test("under load, every answer follows exactly one config, and no request is lost", async (t) => {
+/**
+ * Swaps between two configs `swaps` times while 8 clients keep calling. A: /api needs a token and
+ * goes to `strict`; B: /api is public and goes to `open`. An answer mixing them (A's upstream with
+ * B's rules) would show up as a tokenless request at `strict`; a lost one as a failed call.
+ */
+async function underLoad(
+  t: Test,
+  swaps: number,
+  swap: (app: RunningApp, yaml: string) => Promise<void>,
+  setup?: (app: RunningApp, initialYaml: string) => Promise<void>,
+): Promise<void> {
   const issuer = await startIssuer();
   const strict = await startUpstream();
   const open = await startUpstream();
   const issuers = `issuers:\n  - { id: local, issuer: "${issuer.issuer}", jwksUri: "${issuer.jwksUri}", clientIds: [test-client] }\n`;
-  // A: /api needs a token and goes to `strict`. B: /api is public and goes to `open`.
   const configA = `${issuers}routes:\n  - { id: api, match: { pathPrefix: /api }, upstream: "${strict.url}" }\n`;
   const configB = `${issuers}routes:\n  - { id: api, match: { pathPrefix: /api }, upstream: "${open.url}", auth: { mode: public } }\n`;
   const app = await startApp(configA);
@@ -29,6 +38,7 @@ t.test("under load, every answer follows exactly one config, and no request is l
     await Promise.all([strict.close(), open.close(), issuer.close()]);
   });
   await waitReady(app.adminUrl);
+  await setup?.(app, head(configA));
 
   let stop = false;
   const statuses = new Map<number, number>();
@@ -41,30 +51,50 @@ t.test("under load, every answer follows exactly one config, and no request is l
     }
   };
   const clients = Array.from({ length: 8 }, client);
-  let swaps = 0;
-  for (let i = 0; i < 10; i++) {
-    const ok = await app.app.reload(async () => parseConfigText(head(i % 2 === 0 ? configB : configA)));
-    if (ok) swaps++;
-    await new Promise((r) => setTimeout(r, 30));
-  }
+  for (let i = 0; i < swaps; i++) await swap(app, head(i % 2 === 0 ? configB : configA));
   stop = true;
   await Promise.all(clients);
 
-  t.equal(swaps, 10, "every reload swapped");
   t.same(
     [...statuses.keys()].sort(),
     [200, 401],
     `only the two configs' answers: ${JSON.stringify([...statuses])}`,
   );
   t.ok((statuses.get(200) ?? 0) > 0 && (statuses.get(401) ?? 0) > 0, "both configs served");
-  t.equal(
-    strict.requests.length,
-    0,
-    "config A's upstream never saw a tokenless request (no A-upstream with B-rules)",
-  );
+  t.equal(strict.requests.length, 0, "config A's upstream never saw a tokenless request");
   t.equal(open.requests.length, statuses.get(200), "every 200 came from config B's upstream");
   const metrics = await (await fetch(`${app.adminUrl}/metrics`)).text();
-  t.match(metrics, /cupbearer_config_reloads_total\{result="success"\} 10/);
+  t.match(
+    metrics,
+    new RegExp(`cupbearer_config_reloads_total\\{result="success"\\} ${swaps}\\b`),
+    "every swap counted",
+  );
+}
+
+t.test("under load, every answer follows exactly one config, and no request is lost", async (t) => {
+  await underLoad(t, 10, async (app, yaml) => {
+    t.equal(await app.app.reload(async () => parseConfigText(yaml)), true);
+    await new Promise((r) => setTimeout(r, 30));
+  });
+});
+
+t.test("the same while the config file itself changes, seen by the watcher", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "cupbearer-load-"));
+  const file = join(dir, "config.yaml");
+  await underLoad(
+    t,
+    6,
+    async (_app, yaml) => {
+      await writeFile(file, yaml);
+      await new Promise((r) => setTimeout(r, 500));
+    },
+    async (app, initialYaml) => {
+      await writeFile(file, initialYaml);
+      const stopWatching = watchConfigFile(file, () => void app.app.reload(() => loadConfigFile(file)));
+      t.teardown(stopWatching);
+      await new Promise((r) => setTimeout(r, 100));
+    },
+  );
 });
 
 t.test("an invalid config changes nothing, is logged with every error, and counted", async (t) => {
