@@ -1,0 +1,565 @@
+/**
+ * CredentialsProvider through the real @aws-sdk/client-cognito-identity client: against moto
+ * (behind a recording proxy that counts what reaches it) for the flow, caching and single
+ * flight; against a protocol-level fake for expiry with an injected clock and for the errors
+ * moto cannot produce.
+ */
+import { createServer } from "node:http";
+import t, { type Test } from "tap";
+import { freePort } from "../../demo/cognito-emulator.js";
+import {
+  type CredentialsCacheKind,
+  CredentialsError,
+  type CredentialsMetrics,
+  CredentialsProvider,
+  type CredentialsProviderProps,
+  type CredentialsResult,
+  cognitoProviderName,
+  type ExchangeResult,
+  loginProviderName,
+} from "../../src/aws/credentials.js";
+import { withEmulator } from "../support/emulators.js";
+import {
+  createMotoIdentityPool,
+  type FakeAnswer,
+  identityClient,
+  MOTO_REGION,
+  startFakeIdentityService,
+  startMotoUtc,
+  startRecordingProxy,
+} from "../support/moto-aws.js";
+
+const USER_POOL = "us-east-1_0123456789abcdef0123456789abcdef";
+const ISSUER = `https://cognito-idp.${MOTO_REGION}.amazonaws.com/${USER_POOL}`;
+const PROVIDER = cognitoProviderName(MOTO_REGION, USER_POOL);
+const POOL = `${MOTO_REGION}:00000000-0000-4000-8000-000000000000`;
+const ROLE = "arn:aws:iam::123456789012:role/reader";
+
+/** Records every metrics hook call, in order. */
+function recorder(): CredentialsMetrics & { events: string[] } {
+  const events: string[] = [];
+  return {
+    events,
+    onExchange: (result: ExchangeResult, seconds: number) => {
+      if (!(seconds >= 0)) throw new Error(`bad duration ${seconds}`);
+      events.push(`exchange:${result}`);
+    },
+    onCacheHit: (kind: CredentialsCacheKind) => events.push(`hit:${kind}`),
+    onCacheMiss: (kind: CredentialsCacheKind) => events.push(`miss:${kind}`),
+  };
+}
+
+function expectOk(t: Test, r: CredentialsResult) {
+  if (!r.ok) throw new Error(`expected credentials, got ${r.error.kind}: ${r.error.message}`);
+  t.ok(r.ok);
+  return r.credentials;
+}
+
+function expectError(r: CredentialsResult): CredentialsError {
+  if (r.ok) throw new Error("expected a failure, got credentials");
+  return r.error;
+}
+
+t.test("loginProviderName: the Logins key of an issuer", async (t) => {
+  const cases: [issuer: string, expected: string][] = [
+    [ISSUER, PROVIDER],
+    [
+      "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+      "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+    ],
+    ["https://login.example.com", "login.example.com"],
+    ["https://login.example.com/", "login.example.com"],
+    ["https://Login.Example.com/realms/main/", "login.example.com/realms/main"],
+    ["http://127.0.0.1:4000/local_abc", "127.0.0.1:4000/local_abc"],
+  ];
+  for (const [issuer, expected] of cases) t.equal(loginProviderName(issuer), expected, issuer);
+  t.equal(
+    cognitoProviderName("eu-west-1", "eu-west-1_AbCdEf123"),
+    "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+  );
+  t.throws(() => loginProviderName("not a url"), TypeError);
+});
+
+t.test("constructor refuses bad settings", async (t) => {
+  const client = identityClient("http://127.0.0.1:9");
+  t.teardown(() => client.destroy());
+  const base: CredentialsProviderProps = { identityPoolId: POOL, region: MOTO_REGION, client, now: Date.now };
+  t.throws(() => new CredentialsProvider({ ...base, identityPoolId: "" }), RangeError);
+  t.throws(() => new CredentialsProvider({ ...base, identityPoolId: "eu-west-1:x" }), {
+    message: 'identityPoolId must start with "us-east-1:" (its region)',
+  });
+  t.doesNotThrow(() => new CredentialsProvider(base));
+  t.throws(() => new CredentialsProvider({ ...base, refreshMarginSeconds: -1 }), RangeError);
+  t.throws(() => new CredentialsProvider({ ...base, timeoutMs: Number.NaN }), RangeError);
+});
+
+t.test("against moto, through a recording proxy", async (t) => {
+  const moto = await withEmulator(t, "moto_server", startMotoUtc);
+  if (!moto) return;
+  const proxy = await startRecordingProxy(moto.endpoint);
+  t.teardown(() => proxy.close());
+  const identityPoolId = await createMotoIdentityPool(proxy.endpoint, PROVIDER);
+  const client = identityClient(proxy.endpoint);
+  t.teardown(() => client.destroy());
+  const make = (extra: Partial<CredentialsProviderProps> = {}) => {
+    const metrics = recorder();
+    const provider = new CredentialsProvider({
+      identityPoolId,
+      region: MOTO_REGION,
+      client,
+      now: Date.now,
+      metrics,
+      ...extra,
+    });
+    return { provider, metrics };
+  };
+
+  t.test("one exchange, then the cache; the newest token is the login", async (t) => {
+    proxy.reset();
+    const { provider, metrics } = make();
+    const c = expectOk(t, await provider.get({ issuer: ISSUER, sub: "alice", idToken: "token-1" }));
+    t.equal(c.accessKeyId, "TESTACCESSKEY12345");
+    t.equal(c.secretAccessKey, "ABCSECRETKEY");
+    t.equal(c.sessionToken, "ABC12345");
+    t.match(c.identityId, /^us-east-1:/);
+    // TZ=UTC makes moto's naive expiry right: 90 s from now (a few seconds of slack).
+    const left = (c.expiresAt - Date.now()) / 1000;
+    t.ok(left > 80 && left <= 91, `expires in ${left} s`);
+    t.same(proxy.counts(), { GetId: 1, GetCredentialsForIdentity: 1 });
+    t.same(proxy.requests[0]?.body, { IdentityPoolId: identityPoolId, Logins: { [PROVIDER]: "token-1" } });
+    t.same(proxy.requests[1]?.body, { IdentityId: c.identityId, Logins: { [PROVIDER]: "token-1" } });
+
+    // Another ID token of the same user: a cache hit, nothing reaches moto.
+    const again = expectOk(t, await provider.get({ issuer: ISSUER, sub: "alice", idToken: "token-2" }));
+    t.equal(again, c);
+    t.same(proxy.counts(), { GetId: 1, GetCredentialsForIdentity: 1 });
+    t.same(metrics.events, ["miss:credentials", "miss:identity", "exchange:ok", "hit:credentials"]);
+
+    // Another role of the same user: new credentials, same identity, newest token.
+    proxy.reset();
+    const role = expectOk(
+      t,
+      await provider.get({ issuer: ISSUER, sub: "alice", idToken: "token-3", roleArn: ROLE }),
+    );
+    t.equal(role.identityId, c.identityId);
+    t.same(proxy.counts(), { GetCredentialsForIdentity: 1 });
+    t.same(proxy.requests[0]?.body, {
+      IdentityId: c.identityId,
+      Logins: { [PROVIDER]: "token-3" },
+      CustomRoleArn: ROLE,
+    });
+    expectOk(t, await provider.get({ issuer: ISSUER, sub: "alice", idToken: "token-4", roleArn: ROLE }));
+    t.same(proxy.counts(), { GetCredentialsForIdentity: 1 });
+
+    // Another user (or the same sub at another issuer) is another identity.
+    proxy.reset();
+    const bob = expectOk(t, await provider.get({ issuer: ISSUER, sub: "bob", idToken: "token-b" }));
+    t.not(bob.identityId, c.identityId);
+    const other = "https://login.example.com/realms/main";
+    expectOk(t, await provider.get({ issuer: other, sub: "alice", idToken: "token-o" }));
+    t.same(proxy.counts(), { GetId: 2, GetCredentialsForIdentity: 2 });
+    t.same(proxy.requests[2]?.body, {
+      IdentityPoolId: identityPoolId,
+      Logins: { "login.example.com/realms/main": "token-o" },
+    });
+  });
+
+  t.test(
+    "single flight: 25 concurrent first requests, one GetId, one GetCredentialsForIdentity",
+    async (t) => {
+      proxy.reset();
+      const { provider, metrics } = make();
+      const results = await Promise.all(
+        Array.from({ length: 25 }, (_, i) =>
+          provider.get({ issuer: ISSUER, sub: "carol", idToken: `token-${i}` }),
+        ),
+      );
+      t.same(proxy.counts(), { GetId: 1, GetCredentialsForIdentity: 1 });
+      const ids = new Set(results.map((r) => expectOk(t, r).identityId));
+      t.equal(ids.size, 1, "every caller got the same identity");
+      // The first caller's token started the exchange.
+      t.same(proxy.requests[0]?.body, { IdentityPoolId: identityPoolId, Logins: { [PROVIDER]: "token-0" } });
+      t.equal(metrics.events.filter((e) => e.startsWith("exchange:")).length, 1);
+
+      // Two roles at once share the identity lookup: one GetId (cached now), two credentials.
+      proxy.reset();
+      await Promise.all([
+        provider.get({ issuer: ISSUER, sub: "carol", idToken: "x", roleArn: ROLE }),
+        provider.get({ issuer: ISSUER, sub: "carol", idToken: "y", roleArn: ROLE }),
+        provider.get({ issuer: ISSUER, sub: "carol", idToken: "z", roleArn: `${ROLE}2` }),
+      ]);
+      t.same(proxy.counts(), { GetCredentialsForIdentity: 2 });
+    },
+  );
+
+  t.test("caches are bounded", async (t) => {
+    proxy.reset();
+    const { provider } = make({ maxIdentities: 1, maxCredentials: 1 });
+    for (const sub of ["u1", "u2", "u1"]) {
+      expectOk(t, await provider.get({ issuer: ISSUER, sub, idToken: `t-${sub}` }));
+    }
+    t.same(proxy.counts(), { GetId: 3, GetCredentialsForIdentity: 3 }, "u1 was evicted by u2");
+    provider.clear();
+    expectOk(t, await provider.get({ issuer: ISSUER, sub: "u1", idToken: "t" }));
+    t.same(proxy.counts(), { GetId: 4, GetCredentialsForIdentity: 4 }, "clear() forgets everything");
+  });
+
+  t.test("moto's 90 s credentials: kept until 60 s are left (injected clock)", async (t) => {
+    proxy.reset();
+    let clock = Date.now();
+    const { provider } = make({ now: () => clock });
+    const first = expectOk(t, await provider.get({ issuer: ISSUER, sub: "dave", idToken: "t" }));
+    clock = first.expiresAt - 61_000;
+    t.equal(expectOk(t, await provider.get({ issuer: ISSUER, sub: "dave", idToken: "t" })), first);
+    t.same(proxy.counts(), { GetId: 1, GetCredentialsForIdentity: 1 });
+    clock = first.expiresAt - 59_000;
+    expectOk(t, await provider.get({ issuer: ISSUER, sub: "dave", idToken: "t" }));
+    t.same(proxy.counts(), { GetId: 1, GetCredentialsForIdentity: 2 }, "refreshed; identity id reused");
+  });
+});
+
+/** A fake identity service issuing credentials valid `lifetimeMs` after the injected clock. */
+async function fakeWithClock(t: Test, clock: () => number, lifetimeMs: number) {
+  let issued = 0;
+  const fake = await startFakeIdentityService((operation): FakeAnswer => {
+    if (operation === "GetId") return { status: 200, body: { IdentityId: "us-east-1:fake-identity" } };
+    issued++;
+    return {
+      status: 200,
+      body: {
+        IdentityId: "us-east-1:fake-identity",
+        Credentials: {
+          AccessKeyId: `AKID${issued}`,
+          SecretKey: "secret",
+          SessionToken: "session",
+          Expiration: (clock() + lifetimeMs) / 1000, // AWS JSON: epoch seconds
+        },
+      },
+    };
+  });
+  t.teardown(() => fake.close());
+  const client = identityClient(fake.endpoint);
+  t.teardown(() => client.destroy());
+  return { fake, client };
+}
+
+t.test("refresh ahead of Expiration, with an injected clock", async (t) => {
+  let clock = Date.UTC(2030, 0, 1);
+  const { fake, client } = await fakeWithClock(t, () => clock, 3_600_000);
+  const req = { issuer: ISSUER, sub: "erin", idToken: "t" };
+
+  const provider = new CredentialsProvider({
+    identityPoolId: POOL,
+    region: MOTO_REGION,
+    client,
+    now: () => clock,
+  });
+  const first = expectOk(t, await provider.get(req));
+  t.equal(first.accessKeyId, "AKID1");
+  t.equal(first.expiresAt, clock + 3_600_000);
+
+  clock += 3_600_000 - 60_000; // exactly the margin left: still served
+  t.equal(expectOk(t, await provider.get(req)).accessKeyId, "AKID1");
+  clock += 1; // a millisecond under the margin: never handed out
+  const second = expectOk(t, await provider.get(req));
+  t.equal(second.accessKeyId, "AKID2");
+  t.ok(second.expiresAt - clock >= 60_000);
+  t.same(fake.counts(), { GetId: 1, GetCredentialsForIdentity: 2 });
+
+  // A configured margin of 5 minutes.
+  fake.reset();
+  const early = new CredentialsProvider({
+    identityPoolId: POOL,
+    region: MOTO_REGION,
+    client,
+    now: () => clock,
+    refreshMarginSeconds: 300,
+  });
+  const a = expectOk(t, await early.get(req));
+  clock = a.expiresAt - 300_001;
+  t.equal(expectOk(t, await early.get(req)), a);
+  clock += 2;
+  t.not(expectOk(t, await early.get(req)).accessKeyId, a.accessKeyId);
+  t.same(fake.counts(), { GetId: 1, GetCredentialsForIdentity: 2 });
+});
+
+t.test("credentials issued with less than the margin are handed out but not cached", async (t) => {
+  const clock = Date.UTC(2030, 0, 1);
+  const { fake, client } = await fakeWithClock(t, () => clock, 30_000);
+  const provider = new CredentialsProvider({
+    identityPoolId: POOL,
+    region: MOTO_REGION,
+    client,
+    now: () => clock,
+  });
+  const req = { issuer: ISSUER, sub: "frank", idToken: "t" };
+  t.equal(expectOk(t, await provider.get(req)).accessKeyId, "AKID1");
+  t.equal(expectOk(t, await provider.get(req)).accessKeyId, "AKID2");
+  t.same(fake.counts(), { GetId: 1, GetCredentialsForIdentity: 2 });
+});
+
+t.test("AWS errors become typed results", async (t) => {
+  const ok: FakeAnswer = { status: 200, body: { IdentityId: "us-east-1:fake-identity" } };
+  const error = (status: number, type: string): FakeAnswer => ({
+    status,
+    body: { __type: type, message: `${type} from the fake` },
+  });
+  const cases: {
+    name: string;
+    getId: FakeAnswer;
+    credentials?: FakeAnswer;
+    maxAttempts?: number;
+    kind: string;
+    status: number;
+    retryAfter?: number;
+    calls: Record<string, number>;
+  }[] = [
+    {
+      name: "NotAuthorizedException at GetId",
+      getId: error(400, "NotAuthorizedException"),
+      kind: "invalid_token",
+      status: 401,
+      calls: { GetId: 1 },
+    },
+    {
+      name: "NotAuthorizedException at GetCredentialsForIdentity",
+      getId: ok,
+      credentials: error(400, "NotAuthorizedException"),
+      kind: "invalid_token",
+      status: 401,
+      calls: { GetId: 1, GetCredentialsForIdentity: 1 },
+    },
+    {
+      name: "TooManyRequestsException, after the SDK's own retry",
+      getId: error(400, "TooManyRequestsException"),
+      maxAttempts: 2,
+      kind: "throttled",
+      status: 503,
+      retryAfter: 1,
+      calls: { GetId: 2 },
+    },
+    {
+      name: "ThrottlingException",
+      getId: ok,
+      credentials: error(400, "ThrottlingException"),
+      kind: "throttled",
+      status: 503,
+      retryAfter: 1,
+      calls: { GetId: 1, GetCredentialsForIdentity: 1 },
+    },
+    {
+      name: "InternalErrorException (500)",
+      getId: error(500, "InternalErrorException"),
+      kind: "unavailable",
+      status: 503,
+      calls: { GetId: 1 },
+    },
+    {
+      name: "ResourceNotFoundException (our pool is misconfigured, not the caller's fault)",
+      getId: error(400, "ResourceNotFoundException"),
+      kind: "unavailable",
+      status: 503,
+      calls: { GetId: 1 },
+    },
+    {
+      name: "InvalidIdentityPoolConfigurationException (role not allowed)",
+      getId: ok,
+      credentials: error(400, "InvalidIdentityPoolConfigurationException"),
+      kind: "unavailable",
+      status: 503,
+      calls: { GetId: 1, GetCredentialsForIdentity: 1 },
+    },
+  ];
+  for (const c of cases) {
+    t.test(c.name, async (t) => {
+      const fake = await startFakeIdentityService((operation) =>
+        operation === "GetId" ? c.getId : (c.credentials ?? c.getId),
+      );
+      t.teardown(() => fake.close());
+      const client = identityClient(fake.endpoint, c.maxAttempts ?? 1);
+      t.teardown(() => client.destroy());
+      const metrics = recorder();
+      const provider = new CredentialsProvider({
+        identityPoolId: POOL,
+        region: MOTO_REGION,
+        client,
+        now: Date.now,
+        metrics,
+      });
+      const err = expectError(await provider.get({ issuer: ISSUER, sub: "gina", idToken: "t" }));
+      t.type(err, CredentialsError);
+      t.equal(err.kind, c.kind);
+      t.equal(err.status, c.status);
+      t.equal(err.retryAfterSeconds, c.retryAfter);
+      t.match(err.message, /from the fake/, "AWS's text is kept for the log");
+      t.same(fake.counts(), c.calls);
+      t.ok(metrics.events.includes(`exchange:${c.kind}`));
+    });
+  }
+
+  t.test("incomplete answers are unavailable", async (t) => {
+    const answers: [string, FakeAnswer, FakeAnswer][] = [
+      ["GetId without IdentityId", { status: 200, body: {} }, { status: 200, body: {} }],
+      ["no Credentials", ok, { status: 200, body: { IdentityId: "us-east-1:x" } }],
+      [
+        "no SessionToken",
+        ok,
+        { status: 200, body: { Credentials: { AccessKeyId: "A", SecretKey: "S", Expiration: 2e9 } } },
+      ],
+    ];
+    for (const [name, getId, credentials] of answers) {
+      const fake = await startFakeIdentityService((operation) =>
+        operation === "GetId" ? getId : credentials,
+      );
+      t.teardown(() => fake.close());
+      const client = identityClient(fake.endpoint);
+      t.teardown(() => client.destroy());
+      const provider = new CredentialsProvider({
+        identityPoolId: POOL,
+        region: MOTO_REGION,
+        client,
+        now: Date.now,
+      });
+      const err = expectError(await provider.get({ issuer: ISSUER, sub: "nat", idToken: "t" }));
+      t.equal(err.kind, "unavailable", name);
+      t.match(err.message, /answered without/, name);
+    }
+  });
+
+  t.test("failures are shared by concurrent callers and never cached", async (t) => {
+    const fake = await startFakeIdentityService(() => error(400, "NotAuthorizedException"));
+    t.teardown(() => fake.close());
+    const client = identityClient(fake.endpoint);
+    t.teardown(() => client.destroy());
+    const provider = new CredentialsProvider({
+      identityPoolId: POOL,
+      region: MOTO_REGION,
+      client,
+      now: Date.now,
+      throttledRetryAfterSeconds: 7,
+    });
+    const req = { issuer: ISSUER, sub: "hank", idToken: "t" };
+    const all = await Promise.all(Array.from({ length: 10 }, () => provider.get(req)));
+    t.ok(all.every((r) => expectError(r).kind === "invalid_token"));
+    t.same(fake.counts(), { GetId: 1 });
+    expectError(await provider.get(req));
+    t.same(fake.counts(), { GetId: 2 }, "the next request asks again");
+  });
+
+  t.test("Retry-After is configurable", async (t) => {
+    const fake = await startFakeIdentityService(() => error(400, "TooManyRequestsException"));
+    t.teardown(() => fake.close());
+    const client = identityClient(fake.endpoint);
+    t.teardown(() => client.destroy());
+    const provider = new CredentialsProvider({
+      identityPoolId: POOL,
+      region: MOTO_REGION,
+      client,
+      now: Date.now,
+      throttledRetryAfterSeconds: 7,
+    });
+    t.equal(
+      expectError(await provider.get({ issuer: ISSUER, sub: "ian", idToken: "t" })).retryAfterSeconds,
+      7,
+    );
+  });
+
+  t.test("ResourceNotFoundException for a cached identity forgets it", async (t) => {
+    let gone = false;
+    let ids = 0;
+    const fake = await startFakeIdentityService((operation): FakeAnswer => {
+      if (operation === "GetId") return { status: 200, body: { IdentityId: `us-east-1:id-${++ids}` } };
+      if (gone) {
+        gone = false;
+        return error(400, "ResourceNotFoundException");
+      }
+      return {
+        status: 200,
+        body: {
+          Credentials: {
+            AccessKeyId: "A",
+            SecretKey: "S",
+            SessionToken: "T",
+            Expiration: Date.now() / 1000 + 3600,
+          },
+        },
+      };
+    });
+    t.teardown(() => fake.close());
+    const client = identityClient(fake.endpoint);
+    t.teardown(() => client.destroy());
+    const provider = new CredentialsProvider({
+      identityPoolId: POOL,
+      region: MOTO_REGION,
+      client,
+      now: Date.now,
+    });
+    const req = { issuer: ISSUER, sub: "jo", idToken: "t" };
+    t.equal(expectOk(t, await provider.get(req)).identityId, "us-east-1:id-1");
+    gone = true;
+    t.equal(expectError(await provider.get({ ...req, roleArn: ROLE })).kind, "unavailable");
+    t.equal(expectOk(t, await provider.get({ ...req, roleArn: ROLE })).identityId, "us-east-1:id-2");
+  });
+});
+
+t.test("an unreachable service is unavailable (503)", async (t) => {
+  const port = await freePort(); // closed again: nothing listens there
+  const client = identityClient(`http://127.0.0.1:${port}`);
+  t.teardown(() => client.destroy());
+  const metrics = recorder();
+  const provider = new CredentialsProvider({
+    identityPoolId: POOL,
+    region: MOTO_REGION,
+    client,
+    now: Date.now,
+    metrics,
+  });
+  const err = expectError(await provider.get({ issuer: ISSUER, sub: "kim", idToken: "t" }));
+  t.equal(err.kind, "unavailable");
+  t.equal(err.status, 503);
+  t.equal(err.code, "unavailable");
+  t.equal(err.retryAfterSeconds, undefined);
+  t.match(err.message, /ECONNREFUSED/);
+  t.same(metrics.events, ["miss:credentials", "miss:identity", "exchange:unavailable"]);
+});
+
+t.test("a service that never answers is unavailable after timeoutMs", async (t) => {
+  const server = createServer(() => {
+    // never answers
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  const client = identityClient(`http://127.0.0.1:${port}`);
+  t.teardown(() => client.destroy());
+  const provider = new CredentialsProvider({
+    identityPoolId: POOL,
+    region: MOTO_REGION,
+    client,
+    now: Date.now,
+    timeoutMs: 200,
+  });
+  const started = Date.now();
+  const err = expectError(await provider.get({ issuer: ISSUER, sub: "lee", idToken: "t" }));
+  t.equal(err.kind, "unavailable");
+  t.ok(Date.now() - started < 3_000, "gave up in time");
+});
+
+t.test("a malformed issuer fails as a result, not a rejection", async (t) => {
+  const client = identityClient("http://127.0.0.1:9");
+  t.teardown(() => client.destroy());
+  const provider = new CredentialsProvider({
+    identityPoolId: POOL,
+    region: MOTO_REGION,
+    client,
+    now: Date.now,
+  });
+  t.equal(expectError(await provider.get({ issuer: "nope", sub: "m", idToken: "t" })).kind, "unavailable");
+});
