@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { Pool } from "undici";
+import { type Dispatcher, Pool } from "undici";
 import { clientResponseHeaders } from "../core/headers.js";
 import { GatewayError } from "../errors.js";
 
@@ -66,6 +66,67 @@ export interface ForwardRequest {
 }
 
 /**
+ * Relays one upstream answer into the client's response as undici delivers it: headers, then
+ * chunks with backpressure (the upstream is paused while the client is slow), then the end.
+ * A handler of undici's own dispatch API, so no stream or promise sits in between per request.
+ */
+class ResponseRelay implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private controller: Dispatcher.DispatchController | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly extraHeaders: Record<string, string>,
+    private readonly started: (status: number) => void,
+    private readonly settle: (result: number | GatewayError) => void,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // The client went away first (abortOnClientClose): cancel the upstream call.
+    this.res.once("abort", this.abort);
+  }
+
+  private readonly abort = () => this.controller?.abort(new Error("client closed the connection"));
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // Informational answers (102, 103) are not the response: wait for the final one.
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    this.started(statusCode);
+    const out = clientResponseHeaders(headers);
+    Object.assign(out, this.extraHeaders);
+    this.res.writeHead(statusCode, out);
+    this.res.on("drain", () => controller.resume());
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.res.off("abort", this.abort);
+    this.res.end();
+    this.settle(this.status);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.res.off("abort", this.abort);
+    if (this.status !== 0 || this.res.headersSent) {
+      // The answer had begun: all that can be done is to cut the connection.
+      this.res.destroy();
+      this.settle(this.status);
+      return;
+    }
+    this.settle(upstreamFailure(err));
+  }
+}
+
+/**
  * Streams the request to the upstream and its answer back to the client.
  * Resolves with the upstream's status once the response has been written; rejects with a
  * GatewayError when no response could be started (the caller answers 502/504). A failure after
@@ -77,39 +138,22 @@ export function forward(
   res: ServerResponse,
   onResponseStart: (status: number) => void,
 ): Promise<number> {
-  let status = 0;
-  return pool
-    .stream(
+  return new Promise((resolve, reject) => {
+    const relay = new ResponseRelay(res, request.responseHeaders, onResponseStart, (result) =>
+      typeof result === "number" ? resolve(result) : reject(result),
+    );
+    pool.dispatch(
       {
-        method: request.method,
+        method: request.method as Dispatcher.HttpMethod,
         path: request.path,
         headers: request.headers,
         body: request.body,
         headersTimeout: request.timeoutMs,
         bodyTimeout: request.timeoutMs,
-        // undici takes any EventEmitter as a signal: the response itself, which emits "abort"
-        // when the client goes away first (see abortOnClientClose), so no AbortController per request.
-        signal: res,
       },
-      ({ statusCode, headers }) => {
-        status = statusCode;
-        onResponseStart(statusCode);
-        const out = clientResponseHeaders(headers as Record<string, string | string[] | undefined>);
-        Object.assign(out, request.responseHeaders);
-        res.writeHead(statusCode, out);
-        return res;
-      },
-    )
-    .then(
-      () => status,
-      (err: unknown) => {
-        if (status !== 0 || res.headersSent) {
-          res.destroy();
-          return status;
-        }
-        throw upstreamFailure(err);
-      },
+      relay,
     );
+  });
 }
 
 /** Call from the response's "close" listener: a client gone before the answer ends cancels the upstream call. */

@@ -389,6 +389,19 @@ t.test("path tricks: ambiguous paths are 400, normalized ones are authorized as 
   t.equal(last()?.url, "/status/a/~user/", "the upstream receives the path that was authorized");
 });
 
+t.test("an informational 103 from the upstream is not taken for the answer", async (t) => {
+  up.handler = (_rec, res) => {
+    res.writeEarlyHints({ link: "</style.css>; rel=preload" });
+    res.writeHead(201, { "content-type": "text/plain" }).end("created");
+  };
+  t.teardown(() => {
+    up.handler = undefined;
+  });
+  const res = await request(`${app.url}/status/hints`);
+  t.equal(res.statusCode, 201);
+  t.equal(await res.body.text(), "created");
+});
+
 t.test("a client that goes away cancels the upstream call", async (t) => {
   let upstreamClosed!: () => void;
   const closed = new Promise<void>((r) => {
