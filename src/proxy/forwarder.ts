@@ -68,7 +68,7 @@ export interface ForwardRequest {
 /**
  * Relays one upstream answer into the client's response as undici delivers it: headers, then
  * chunks with backpressure (the upstream is paused while the client is slow), then the end.
- * A handler of undici's own dispatch API, so no stream or promise sits in between per request.
+ * A handler of undici's own dispatch API, so no intermediate stream sits between the two sockets.
  */
 class ResponseRelay implements Dispatcher.DispatchHandler {
   private status = 0;
