@@ -218,10 +218,37 @@ t.test("against moto, through a recording proxy", async (t) => {
   });
 });
 
+/** A fake identity service answering with `answer`, and an SDK client pointed at it; both closed at teardown. */
+async function fakeService(
+  t: Test,
+  answer: Parameters<typeof startFakeIdentityService>[0],
+  maxAttempts?: number,
+) {
+  const fake = await startFakeIdentityService(answer);
+  t.teardown(() => fake.close());
+  const client = identityClient(fake.endpoint, maxAttempts);
+  t.teardown(() => client.destroy());
+  return { fake, client };
+}
+
+/** A provider for the test pool on `client`, with the real clock unless `props` says otherwise. */
+function providerFor(
+  client: ReturnType<typeof identityClient>,
+  props: Partial<CredentialsProviderProps> = {},
+) {
+  return new CredentialsProvider({
+    identityPoolId: POOL,
+    region: MOTO_REGION,
+    client,
+    now: Date.now,
+    ...props,
+  });
+}
+
 /** A fake identity service issuing credentials valid `lifetimeMs` after the injected clock. */
 async function fakeWithClock(t: Test, clock: () => number, lifetimeMs: number) {
   let issued = 0;
-  const fake = await startFakeIdentityService((operation): FakeAnswer => {
+  return fakeService(t, (operation): FakeAnswer => {
     if (operation === "GetId") return { status: 200, body: { IdentityId: "us-east-1:fake-identity" } };
     issued++;
     return {
@@ -237,10 +264,6 @@ async function fakeWithClock(t: Test, clock: () => number, lifetimeMs: number) {
       },
     };
   });
-  t.teardown(() => fake.close());
-  const client = identityClient(fake.endpoint);
-  t.teardown(() => client.destroy());
-  return { fake, client };
 }
 
 t.test("refresh ahead of Expiration, with an injected clock", async (t) => {
@@ -248,12 +271,7 @@ t.test("refresh ahead of Expiration, with an injected clock", async (t) => {
   const { fake, client } = await fakeWithClock(t, () => clock, 3_600_000);
   const req = { issuer: ISSUER, sub: "erin", idToken: "t" };
 
-  const provider = new CredentialsProvider({
-    identityPoolId: POOL,
-    region: MOTO_REGION,
-    client,
-    now: () => clock,
-  });
+  const provider = providerFor(client, { now: () => clock });
   const first = expectOk(t, await provider.get(req));
   t.equal(first.accessKeyId, "AKID1");
   t.equal(first.expiresAt, clock + 3_600_000);
@@ -268,13 +286,7 @@ t.test("refresh ahead of Expiration, with an injected clock", async (t) => {
 
   // A configured margin of 5 minutes.
   fake.reset();
-  const early = new CredentialsProvider({
-    identityPoolId: POOL,
-    region: MOTO_REGION,
-    client,
-    now: () => clock,
-    refreshMarginSeconds: 300,
-  });
+  const early = providerFor(client, { now: () => clock, refreshMarginSeconds: 300 });
   const a = expectOk(t, await early.get(req));
   clock = a.expiresAt - 300_001;
   t.equal(expectOk(t, await early.get(req)), a);
@@ -286,12 +298,7 @@ t.test("refresh ahead of Expiration, with an injected clock", async (t) => {
 t.test("credentials issued with less than the margin are handed out but not cached", async (t) => {
   const clock = Date.UTC(2030, 0, 1);
   const { fake, client } = await fakeWithClock(t, () => clock, 30_000);
-  const provider = new CredentialsProvider({
-    identityPoolId: POOL,
-    region: MOTO_REGION,
-    client,
-    now: () => clock,
-  });
+  const provider = providerFor(client, { now: () => clock });
   const req = { issuer: ISSUER, sub: "frank", idToken: "t" };
   t.equal(expectOk(t, await provider.get(req)).accessKeyId, "AKID1");
   t.equal(expectOk(t, await provider.get(req)).accessKeyId, "AKID2");
@@ -372,20 +379,13 @@ t.test("AWS errors become typed results", async (t) => {
   ];
   for (const c of cases) {
     t.test(c.name, async (t) => {
-      const fake = await startFakeIdentityService((operation) =>
-        operation === "GetId" ? c.getId : (c.credentials ?? c.getId),
+      const { fake, client } = await fakeService(
+        t,
+        (operation) => (operation === "GetId" ? c.getId : (c.credentials ?? c.getId)),
+        c.maxAttempts ?? 1,
       );
-      t.teardown(() => fake.close());
-      const client = identityClient(fake.endpoint, c.maxAttempts ?? 1);
-      t.teardown(() => client.destroy());
       const metrics = recorder();
-      const provider = new CredentialsProvider({
-        identityPoolId: POOL,
-        region: MOTO_REGION,
-        client,
-        now: Date.now,
-        metrics,
-      });
+      const provider = providerFor(client, { metrics });
       const err = expectError(await provider.get({ issuer: ISSUER, sub: "gina", idToken: "t" }));
       t.type(err, CredentialsError);
       t.equal(err.kind, c.kind);
@@ -408,18 +408,10 @@ t.test("AWS errors become typed results", async (t) => {
       ],
     ];
     for (const [name, getId, credentials] of answers) {
-      const fake = await startFakeIdentityService((operation) =>
+      const { fake, client } = await fakeService(t, (operation) =>
         operation === "GetId" ? getId : credentials,
       );
-      t.teardown(() => fake.close());
-      const client = identityClient(fake.endpoint);
-      t.teardown(() => client.destroy());
-      const provider = new CredentialsProvider({
-        identityPoolId: POOL,
-        region: MOTO_REGION,
-        client,
-        now: Date.now,
-      });
+      const provider = providerFor(client);
       const err = expectError(await provider.get({ issuer: ISSUER, sub: "nat", idToken: "t" }));
       t.equal(err.kind, "unavailable", name);
       t.match(err.message, /answered without/, name);
@@ -427,17 +419,8 @@ t.test("AWS errors become typed results", async (t) => {
   });
 
   t.test("failures are shared by concurrent callers and never cached", async (t) => {
-    const fake = await startFakeIdentityService(() => error(400, "NotAuthorizedException"));
-    t.teardown(() => fake.close());
-    const client = identityClient(fake.endpoint);
-    t.teardown(() => client.destroy());
-    const provider = new CredentialsProvider({
-      identityPoolId: POOL,
-      region: MOTO_REGION,
-      client,
-      now: Date.now,
-      throttledRetryAfterSeconds: 7,
-    });
+    const { fake, client } = await fakeService(t, () => error(400, "NotAuthorizedException"));
+    const provider = providerFor(client, { throttledRetryAfterSeconds: 7 });
     const req = { issuer: ISSUER, sub: "hank", idToken: "t" };
     const all = await Promise.all(Array.from({ length: 10 }, () => provider.get(req)));
     t.ok(all.every((r) => expectError(r).kind === "invalid_token"));
@@ -447,17 +430,8 @@ t.test("AWS errors become typed results", async (t) => {
   });
 
   t.test("Retry-After is configurable", async (t) => {
-    const fake = await startFakeIdentityService(() => error(400, "TooManyRequestsException"));
-    t.teardown(() => fake.close());
-    const client = identityClient(fake.endpoint);
-    t.teardown(() => client.destroy());
-    const provider = new CredentialsProvider({
-      identityPoolId: POOL,
-      region: MOTO_REGION,
-      client,
-      now: Date.now,
-      throttledRetryAfterSeconds: 7,
-    });
+    const { fake, client } = await fakeService(t, () => error(400, "TooManyRequestsException"));
+    const provider = providerFor(client, { throttledRetryAfterSeconds: 7 });
     t.equal(
       expectError(await provider.get({ issuer: ISSUER, sub: "ian", idToken: "t" })).retryAfterSeconds,
       7,
@@ -467,7 +441,7 @@ t.test("AWS errors become typed results", async (t) => {
   t.test("ResourceNotFoundException for a cached identity forgets it", async (t) => {
     let gone = false;
     let ids = 0;
-    const fake = await startFakeIdentityService((operation): FakeAnswer => {
+    const { fake, client } = await fakeService(t, (operation): FakeAnswer => {
       if (operation === "GetId") return { status: 200, body: { IdentityId: `us-east-1:id-${++ids}` } };
       if (gone) {
         gone = false;
@@ -485,15 +459,7 @@ t.test("AWS errors become typed results", async (t) => {
         },
       };
     });
-    t.teardown(() => fake.close());
-    const client = identityClient(fake.endpoint);
-    t.teardown(() => client.destroy());
-    const provider = new CredentialsProvider({
-      identityPoolId: POOL,
-      region: MOTO_REGION,
-      client,
-      now: Date.now,
-    });
+    const provider = providerFor(client);
     const req = { issuer: ISSUER, sub: "jo", idToken: "t" };
     t.equal(expectOk(t, await provider.get(req)).identityId, "us-east-1:id-1");
     gone = true;
@@ -507,13 +473,7 @@ t.test("an unreachable service is unavailable (503)", async (t) => {
   const client = identityClient(`http://127.0.0.1:${port}`);
   t.teardown(() => client.destroy());
   const metrics = recorder();
-  const provider = new CredentialsProvider({
-    identityPoolId: POOL,
-    region: MOTO_REGION,
-    client,
-    now: Date.now,
-    metrics,
-  });
+  const provider = providerFor(client, { metrics });
   const err = expectError(await provider.get({ issuer: ISSUER, sub: "kim", idToken: "t" }));
   t.equal(err.kind, "unavailable");
   t.equal(err.status, 503);
@@ -539,13 +499,7 @@ t.test("a service that never answers is unavailable after timeoutMs", async (t) 
   const port = typeof address === "object" && address ? address.port : 0;
   const client = identityClient(`http://127.0.0.1:${port}`);
   t.teardown(() => client.destroy());
-  const provider = new CredentialsProvider({
-    identityPoolId: POOL,
-    region: MOTO_REGION,
-    client,
-    now: Date.now,
-    timeoutMs: 200,
-  });
+  const provider = providerFor(client, { timeoutMs: 200 });
   const started = Date.now();
   const err = expectError(await provider.get({ issuer: ISSUER, sub: "lee", idToken: "t" }));
   t.equal(err.kind, "unavailable");
@@ -555,11 +509,6 @@ t.test("a service that never answers is unavailable after timeoutMs", async (t) 
 t.test("a malformed issuer fails as a result, not a rejection", async (t) => {
   const client = identityClient("http://127.0.0.1:9");
   t.teardown(() => client.destroy());
-  const provider = new CredentialsProvider({
-    identityPoolId: POOL,
-    region: MOTO_REGION,
-    client,
-    now: Date.now,
-  });
+  const provider = providerFor(client);
   t.equal(expectError(await provider.get({ issuer: "nope", sub: "m", idToken: "t" })).kind, "unavailable");
 });
