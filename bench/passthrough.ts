@@ -5,6 +5,8 @@
 import { createServer } from "node:http";
 import { pipeline } from "node:stream";
 import { Pool } from "undici";
+// The same hop-by-hop list (RFC 9110 §7.6.1) cupbearer drops; host is dropped too so undici sets the upstream's.
+import { HOP_BY_HOP } from "../src/core/headers.js";
 
 const port = Number(process.argv[2]);
 const upstream = process.argv[3];
@@ -12,19 +14,6 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535 || upstream === undefin
   process.stderr.write("usage: passthrough.js PORT UPSTREAM_ORIGIN\n");
   process.exit(2);
 }
-
-// RFC 9110 §7.6.1 hop-by-hop headers; `host` is dropped too so undici sets the upstream's.
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 type Headers = Record<string, string | string[] | undefined>;
 

@@ -6,8 +6,6 @@ export interface CompiledRoute {
   readonly id: string;
   readonly config: RouteConfig;
   readonly upstreamOrigin: string;
-  /** The upstream URL's own path, without a trailing slash ("" for none). */
-  readonly upstreamBasePath: string;
   readonly matches: (host: string, method: string, path: string) => boolean;
   /** The path the upstream receives for an authorized, normalized request path. */
   readonly upstreamPath: (path: string) => string;
@@ -44,7 +42,6 @@ export function compileRoute(config: RouteConfig): CompiledRoute {
     id: config.id,
     config,
     upstreamOrigin: url.origin,
-    upstreamBasePath: basePath,
     matches: (reqHost, method, path) =>
       (methods === undefined || methods.has(method)) &&
       (host === undefined || host(reqHost)) &&

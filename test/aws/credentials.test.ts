@@ -408,9 +408,7 @@ t.test("AWS errors become typed results", async (t) => {
       ],
     ];
     for (const [name, getId, credentials] of answers) {
-      const { fake, client } = await fakeService(t, (operation) =>
-        operation === "GetId" ? getId : credentials,
-      );
+      const { client } = await fakeService(t, (operation) => (operation === "GetId" ? getId : credentials));
       const provider = providerFor(client);
       const err = expectError(await provider.get({ issuer: ISSUER, sub: "nat", idToken: "t" }));
       t.equal(err.kind, "unavailable", name);
@@ -430,7 +428,7 @@ t.test("AWS errors become typed results", async (t) => {
   });
 
   t.test("Retry-After is configurable", async (t) => {
-    const { fake, client } = await fakeService(t, () => error(400, "TooManyRequestsException"));
+    const { client } = await fakeService(t, () => error(400, "TooManyRequestsException"));
     const provider = providerFor(client, { throttledRetryAfterSeconds: 7 });
     t.equal(
       expectError(await provider.get({ issuer: ISSUER, sub: "ian", idToken: "t" })).retryAfterSeconds,
@@ -441,7 +439,7 @@ t.test("AWS errors become typed results", async (t) => {
   t.test("ResourceNotFoundException for a cached identity forgets it", async (t) => {
     let gone = false;
     let ids = 0;
-    const { fake, client } = await fakeService(t, (operation): FakeAnswer => {
+    const { client } = await fakeService(t, (operation): FakeAnswer => {
       if (operation === "GetId") return { status: 200, body: { IdentityId: `us-east-1:id-${++ids}` } };
       if (gone) {
         gone = false;

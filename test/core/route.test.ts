@@ -145,7 +145,7 @@ t.test("upstream origin and base path", async (t) => {
   for (const [upstream, origin, basePath] of cases) {
     const r = route({ upstream });
     t.equal(r.upstreamOrigin, origin, `${upstream} origin`);
-    t.equal(r.upstreamBasePath, basePath, `${upstream} base path`);
+    t.equal(r.upstreamPath("/p"), `${basePath}/p`, `${upstream} base path`);
   }
 });
 
