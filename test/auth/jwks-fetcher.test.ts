@@ -1,22 +1,11 @@
-import { createServer, type RequestListener } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { RequestListener } from "node:http";
 import t, { type Test } from "tap";
 import { Agent } from "undici";
 import { RefetchLimiter, UndiciJwksFetcher } from "../../src/auth/jwks-fetcher.js";
+import { serve } from "../support/server.js";
 
 /** The JWKS fetcher against real servers on 127.0.0.1 that misbehave on purpose. */
-async function serve(t: Test, handler: RequestListener): Promise<string> {
-  const server = createServer(handler);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
-}
+const serveJwks = async (t: Test, handler: RequestListener) => `${await serve(t, handler)}/jwks.json`;
 
 function fetcher(t: Test, opts: { timeoutMs?: number; maxBytes?: number } = {}) {
   const results: boolean[] = [];
@@ -34,22 +23,22 @@ function fetcher(t: Test, opts: { timeoutMs?: number; maxBytes?: number } = {}) 
 }
 
 t.test("returns the body of a 200", async (t) => {
-  const uri = await serve(t, (_req, res) => res.end('{"keys":[]}'));
+  const uri = await serveJwks(t, (_req, res) => res.end('{"keys":[]}'));
   const { f, results } = fetcher(t);
   t.equal(Buffer.from(await f.fetch(uri)).toString(), '{"keys":[]}');
   t.same(results, [true]);
 });
 
 t.test("a non-200 status is a failed fetch", async (t) => {
-  const uri = await serve(t, (_req, res) => res.writeHead(404).end("nope"));
+  const uri = await serveJwks(t, (_req, res) => res.writeHead(404).end("nope"));
   const { f, results } = fetcher(t);
   await t.rejects(f.fetch(uri), { message: /status 404/ });
   t.same(results, [false]);
 });
 
 t.test("a body over the size limit is refused, declared or streamed", async (t) => {
-  const declared = await serve(t, (_req, res) => res.end("x".repeat(4096)));
-  const streamed = await serve(t, (_req, res) => {
+  const declared = await serveJwks(t, (_req, res) => res.end("x".repeat(4096)));
+  const streamed = await serveJwks(t, (_req, res) => {
     res.writeHead(200, { "content-type": "application/json" });
     for (let i = 0; i < 8; i++) res.write("y".repeat(512));
     res.end();
@@ -61,7 +50,7 @@ t.test("a body over the size limit is refused, declared or streamed", async (t) 
 });
 
 t.test("a server that never answers is cut at the timeout", async (t) => {
-  const uri = await serve(t, () => undefined);
+  const uri = await serveJwks(t, () => undefined);
   const { f } = fetcher(t, { timeoutMs: 200 });
   const started = Date.now();
   await t.rejects(f.fetch(uri), { message: /Failed to fetch/ });

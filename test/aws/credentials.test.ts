@@ -4,7 +4,6 @@
  * flight; against a protocol-level fake for expiry with an injected clock and for the errors
  * moto cannot produce.
  */
-import { createServer } from "node:http";
 import t, { type Test } from "tap";
 import { freePort } from "../../demo/cognito-emulator.js";
 import {
@@ -28,6 +27,7 @@ import {
   startMotoUtc,
   startRecordingProxy,
 } from "../support/moto-aws.js";
+import { serve } from "../support/server.js";
 
 const USER_POOL = "us-east-1_0123456789abcdef0123456789abcdef";
 const ISSUER = `https://cognito-idp.${MOTO_REGION}.amazonaws.com/${USER_POOL}`;
@@ -482,20 +482,10 @@ t.test("an unreachable service is unavailable (503)", async (t) => {
 });
 
 t.test("a service that never answers is unavailable after timeoutMs", async (t) => {
-  const server = createServer(() => {
+  const url = await serve(t, () => {
     // never answers
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  const client = identityClient(`http://127.0.0.1:${port}`);
+  const client = identityClient(url);
   t.teardown(() => client.destroy());
   const provider = providerFor(client, { timeoutMs: 200 });
   const started = Date.now();
