@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { Agent } from "undici";
 import { createAdminServer } from "./admin/server.js";
+import { IdentityPools } from "./aws/pools.js";
 import { type Config, ConfigError } from "./config/schema.js";
 import { ERRORS, GatewayError } from "./errors.js";
 import { Lifecycle } from "./lifecycle.js";
@@ -53,7 +54,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const lifecycle = new Lifecycle();
   const jwksAgent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
 
-  const runtimeDeps = { jwksDispatcher: jwksAgent, metrics, log };
+  const identityPools = new IdentityPools(metrics);
+  const runtimeDeps = { jwksDispatcher: jwksAgent, metrics, log, identityPools };
   let runtime = new Runtime(config, runtimeDeps);
   const pools = new UpstreamPools({
     connectTimeoutMs: config.limits.upstreamConnectTimeoutMs,
@@ -137,6 +139,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       await candidate.loadKeysOnce();
     } catch (err) {
       candidate.stop();
+      identityPools.retain(runtime.identityPools);
       log.error(
         { err: (err as Error).message },
         "config reload refused: issuer keys not loaded, nothing changed",
@@ -152,6 +155,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     const previous = runtime;
     runtime = candidate;
     previous.stop();
+    identityPools.retain(runtime.identityPools);
     candidate.startRefresh();
     server.timeout = idleTimeout(next);
     log.level = next.log.level;
@@ -194,6 +198,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       log.info({ inFlight: lifecycle.active }, "shutting down");
       await lifecycle.drain(server, runtime.config.shutdown.drainTimeoutMs);
       await pools.close();
+      identityPools.close();
       await jwksAgent.close();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();

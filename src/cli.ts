@@ -118,7 +118,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === "check") {
     const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
     process.stdout.write(
-      `${file}: OK (${plural(config.routes.length, "route")}, ${plural(config.issuers.length, "issuer")})\n`,
+      `${file}: OK (${plural(config.routes.length, "route")}, ${plural(config.issuers.length, "issuer")}${
+        config.identityPools.length > 0 ? `, ${plural(config.identityPools.length, "identity pool")}` : ""
+      })\n`,
     );
     return 0;
   }

@@ -11,11 +11,21 @@ export const ERRORS = {
     error: "insufficient_scope",
     message: "The token does not grant access to this resource.",
   },
+  access_denied: {
+    status: 403,
+    error: "access_denied",
+    message: "This route does not allow the request.",
+  },
   not_found: { status: 404, error: "not_found", message: "No route matches this request." },
   request_timeout: {
     status: 408,
     error: "request_timeout",
     message: "The request was not received in time.",
+  },
+  payload_too_large: {
+    status: 413,
+    error: "payload_too_large",
+    message: "The request body is too large.",
   },
   headers_too_large: {
     status: 431,
@@ -59,18 +69,31 @@ export type FailureReason =
   | "bad_path"
   | "no_route"
   | "upstream_error"
-  | "upstream_timeout";
+  | "upstream_timeout"
+  // AWS routes
+  | "outside_prefix"
+  | "bucket_operation"
+  | "operation"
+  | "table"
+  | "body_too_large"
+  | "unsupported_payload"
+  | "credentials_invalid"
+  | "credentials_throttled"
+  | "credentials_unavailable";
 
 /** A refusal on its way to the edge, where `proxy/handler` turns it into an HTTP answer. */
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly reason: FailureReason;
+  /** Sent as Retry-After: set when waiting is the cure (throttling). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, reason: FailureReason, detail?: string) {
+  constructor(code: ErrorCode, reason: FailureReason, detail?: string, retryAfterSeconds?: number) {
     super(detail ?? ERRORS[code].message);
     this.name = "GatewayError";
     this.code = code;
     this.reason = reason;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
   get status(): number {

@@ -48,6 +48,37 @@ export function createMetrics() {
       labelNames: ["result"] as const,
       registers: [registry],
     }),
+    credentialExchanges: new Counter({
+      name: "cupbearer_credential_exchanges_total",
+      help: "Exchanges of a token for AWS credentials at an identity pool, by pool, flow and result.",
+      labelNames: ["pool", "flow", "result"] as const,
+      registers: [registry],
+    }),
+    credentialExchangeDuration: new Histogram({
+      name: "cupbearer_credential_exchange_duration_seconds",
+      help: "Time one exchange at an identity pool took (all its AWS calls), by pool and flow.",
+      labelNames: ["pool", "flow"] as const,
+      buckets,
+      registers: [registry],
+    }),
+    credentialCacheHits: new Counter({
+      name: "cupbearer_credential_cache_hits_total",
+      help: "Identity ids and AWS credentials found in cupbearer's caches, by pool and cache.",
+      labelNames: ["pool", "cache"] as const,
+      registers: [registry],
+    }),
+    credentialCacheMisses: new Counter({
+      name: "cupbearer_credential_cache_misses_total",
+      help: "Identity ids and AWS credentials not in cupbearer's caches, by pool and cache.",
+      labelNames: ["pool", "cache"] as const,
+      registers: [registry],
+    }),
+    signedRequests: new Counter({
+      name: "cupbearer_signed_requests_total",
+      help: "Requests signed with SigV4 and sent to an AWS upstream, by route and service.",
+      labelNames: ["route", "service"] as const,
+      registers: [registry],
+    }),
     tokenCacheHits: new Counter({
       name: "cupbearer_token_cache_hits_total",
       help: "Tokens found in the verified-token cache.",

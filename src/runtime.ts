@@ -1,6 +1,7 @@
 import type { Dispatcher } from "undici";
 import { UndiciJwksFetcher } from "./auth/jwks-fetcher.js";
 import { type ResolvedIssuer, resolveIssuer, TokenVerifier } from "./auth/verifier.js";
+import type { IdentityPools, IdentityPoolTarget } from "./aws/pools.js";
 import type { Config } from "./config/schema.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
@@ -12,6 +13,8 @@ const JWKS_RETRY_MAX_MS = 30_000;
 
 export interface RuntimeDeps {
   jwksDispatcher: Dispatcher;
+  /** Shared across runtimes, so an unchanged pool keeps its caches through a reload. */
+  identityPools: IdentityPools;
   metrics: Metrics;
   log: Logger;
 }
@@ -24,6 +27,7 @@ export class Runtime implements RuntimeState {
   readonly gateway: Gateway;
   readonly verifier: TokenVerifier;
   readonly issuers: readonly ResolvedIssuer[];
+  readonly identityPools: readonly IdentityPoolTarget[];
   private refresh: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -52,7 +56,9 @@ export class Runtime implements RuntimeState {
       onCacheHit: () => metrics.tokenCacheHits.inc(),
       onCacheMiss: () => metrics.tokenCacheMisses.inc(),
     });
-    this.gateway = new Gateway(config);
+    const pools = deps.identityPools.resolve(config.identityPools);
+    this.identityPools = [...pools.values()];
+    this.gateway = new Gateway(config, pools);
   }
 
   /** Loads every issuer's keys, retrying with back-off until it succeeds or the runtime stops. */

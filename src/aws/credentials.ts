@@ -1,17 +1,24 @@
 /**
  * Cognito Identity exchange: a verified user-pool (or OIDC) ID token → temporary AWS credentials,
- * through an identity pool's enhanced (simplified) flow: GetId, then GetCredentialsForIdentity.
+ * through one of an identity pool's two flows:
  * https://docs.aws.amazon.com/cognito/latest/developerguide/authentication-flow.html
+ * - enhanced (simplified, the default): GetId, then GetCredentialsForIdentity;
+ * - basic (classic): GetId, GetOpenIdToken, then STS AssumeRoleWithWebIdentity with a role the
+ *   caller names and, optionally, an inline session policy.
+ * Guests (unauthenticated identities) always take the enhanced calls without Logins.
+ * Identity pool calls and AssumeRoleWithWebIdentity are unsigned by design; the SDK knows that.
  *
  * Two bounded caches: the identity id per (issuer, sub), which Cognito never changes, and the
- * credentials per (identity id, role), used only while they have more than a margin left.
+ * credentials per (identity id, role, ...), used only while they have more than a margin left.
  * Concurrent misses for one user share one exchange (single flight).
  */
 import {
   type CognitoIdentityClient,
   GetCredentialsForIdentityCommand,
   GetIdCommand,
+  GetOpenIdTokenCommand,
 } from "@aws-sdk/client-cognito-identity";
+import { AssumeRoleWithWebIdentityCommand, type STSClient } from "@aws-sdk/client-sts";
 import { LRUCache } from "lru-cache";
 import { ERRORS, type ErrorCode } from "../errors.js";
 
@@ -34,9 +41,34 @@ export interface CredentialsRequest {
   readonly sub: string;
   /** The raw ID token, sent as the login on a cache miss; never cached, never logged. */
   readonly idToken: string;
-  /** Role to assume instead of the pool's default (CustomRoleArn); needs a rule-based pool. */
+  /**
+   * Enhanced flow: the role to assume instead of the pool's default (CustomRoleArn); needs a
+   * rule-based pool. Basic flow: the role to assume, required (without it `get` fails as
+   * `unavailable` and nothing is sent).
+   */
   readonly roleArn?: string;
+  /**
+   * Basic flow only: an inline session policy for AssumeRoleWithWebIdentity, so AWS itself
+   * enforces e.g. a route's key prefix. The enhanced flow ignores it (GetCredentialsForIdentity
+   * takes no policy), and shares credentials between requests that differ only in it.
+   */
+  readonly sessionPolicy?: SessionPolicy;
 }
+
+/** An inline session policy, built once the caller's identity id is known. */
+export interface SessionPolicy {
+  /**
+   * A stable name of the policy template (e.g. the route's keyPrefix template): part of the
+   * credentials cache key and the single-flight key, so requests under different policies never
+   * share credentials. Equal keys must build equal policies for one identity.
+   */
+  readonly key: string;
+  /** The IAM policy JSON sent as STS `Policy`. */
+  build(identityId: string): string;
+}
+
+/** Which identity pool flow a provider uses. */
+export type CredentialsFlow = "enhanced" | "basic";
 
 /** Why an exchange failed, as a bounded set: labels metrics and decides the HTTP answer. */
 export type CredentialsFailure = "invalid_token" | "throttled" | "unavailable";
@@ -79,7 +111,7 @@ export class CredentialsError extends Error {
   }
 }
 
-/** What `CredentialsProvider.get` resolves to; it never rejects. */
+/** What `CredentialsProvider.get` and `getGuest` resolve to; they never reject. */
 export type CredentialsResult =
   | { readonly ok: true; readonly credentials: AwsCredentials }
   | { readonly ok: false; readonly error: CredentialsError };
@@ -90,7 +122,10 @@ export type CredentialsResult =
  * exchange reports one "identity" hit or miss and one `onExchange`.
  */
 export interface CredentialsMetrics {
-  /** One call per exchange with AWS (GetId and/or GetCredentialsForIdentity). */
+  /**
+   * One call per exchange with AWS: GetId (unless cached) and GetCredentialsForIdentity, or, in
+   * the basic flow, GetId, GetOpenIdToken and AssumeRoleWithWebIdentity. Guests' too.
+   */
   onExchange?(result: ExchangeResult, seconds: number): void;
   onCacheHit?(kind: CredentialsCacheKind): void;
   onCacheMiss?(kind: CredentialsCacheKind): void;
@@ -104,6 +139,10 @@ export interface CredentialsProviderProps {
   readonly region: string;
   /** Built by the caller, with its region, endpoint, retry settings. */
   readonly client: CognitoIdentityClient;
+  /** Default "enhanced". */
+  readonly flow?: CredentialsFlow;
+  /** The STS client of the basic flow (required there; unused by the enhanced flow). */
+  readonly sts?: STSClient;
   /** Epoch milliseconds; `Date.now` in production. */
   readonly now: () => number;
   /** Never hand out credentials with less than this left (default 60 s). */
@@ -140,27 +179,67 @@ export function cognitoProviderName(region: string, userPoolId: string): string 
   return `cognito-idp.${region}.amazonaws.com/${userPoolId}`;
 }
 
-// LimitExceededException is left out on purpose: in Cognito Identity it means a quota (identities
-// per pool), which waiting does not fix.
-const THROTTLING = new Set(["TooManyRequestsException", "ThrottlingException"]);
+// "Throttling" is STS's (AWS Query protocol) code. LimitExceededException is left out on purpose:
+// in Cognito Identity it means a quota (identities per pool), which waiting does not fix.
+const THROTTLING = new Set(["TooManyRequestsException", "ThrottlingException", "Throttling"]);
 
-/** Maps whatever the SDK threw to one of the three failures. Exported for tests. */
-export function classifyError(err: unknown, retryAfterSeconds: number): CredentialsError {
+/**
+ * The letters AWS allows in a RoleSessionName (`[\w+=,.@-]*`, 2 to 64 of them), made from the
+ * caller's `sub` for CloudTrail: others become "-", the rest is cut to 64; an empty result is
+ * "cupbearer", a single letter gets that as a prefix (STS refuses names shorter than 2).
+ */
+export function roleSessionName(sub: string): string {
+  // `u`: an astral character is one "-", not two; \w stays ASCII (no `i` flag).
+  const name = sub.replace(/[^\w+=,.@-]/gu, "-").slice(0, 64);
+  if (name.length >= 2) return name;
+  return name === "" ? "cupbearer" : `cupbearer-${name}`;
+}
+
+/**
+ * Maps whatever the SDK threw to one of the three failures. Exported for tests.
+ * `callerToken` is false for guests: with no token of the caller's, Cognito's
+ * NotAuthorizedException (e.g. a pool without guest access) is our configuration, not a 401.
+ */
+export function classifyError(err: unknown, retryAfterSeconds: number, callerToken = true): CredentialsError {
   const name = err instanceof Error ? err.name : "UnknownError";
   const message = err instanceof Error ? err.message : String(err);
   const detail = `${name}: ${message}`;
-  if (name === "NotAuthorizedException") return new CredentialsError("invalid_token", detail);
+  if (name === "NotAuthorizedException" && callerToken) return new CredentialsError("invalid_token", detail);
   const retryable = (err as { $retryable?: { throttling?: boolean } } | null)?.$retryable;
   if (THROTTLING.has(name) || retryable?.throttling === true) {
     return new CredentialsError("throttled", detail, retryAfterSeconds);
   }
   // Network errors, timeouts, 5xx, and 4xx that name our own configuration (unknown pool, role
-  // not allowed): none is the caller's fault, so they answer 503, not 401.
+  // not allowed): none is the caller's fault, so they answer 503, not 401. So do STS's
+  // InvalidIdentityToken, ExpiredTokenException, IDPRejectedClaim (the SDK's names end in
+  // "Exception") and AccessDenied: the token they judge is the OpenID token Cognito has just
+  // issued to us, so a refusal means a role trust policy or clock problem on our side, not a
+  // bad caller token (that one already passed GetOpenIdToken).
   return new CredentialsError("unavailable", detail);
 }
 
+/** An unambiguous cache key of several parts (issuers, subs and role names may hold anything). */
+function cacheKey(...parts: readonly (string | null)[]): string {
+  return JSON.stringify(parts);
+}
+
+// The guest's credentials and flight key: not a JSON array, so no user key can equal it.
+const GUEST = "guest";
+
 interface Cached {
   readonly credentials: AwsCredentials;
+}
+
+/** What differs between a user's and a guest's exchange; the rest is shared. */
+interface ExchangeSpec {
+  /** The caller's Logins, or undefined for a guest. */
+  logins(): Record<string, string> | undefined;
+  identity(): string | undefined;
+  rememberIdentity(identityId: string): void;
+  forgetIdentity(): void;
+  /** Where fresh credentials of `identityId` are cached. */
+  credentialsKey(identityId: string): string;
+  credentials(identityId: string, logins: Record<string, string> | undefined): Promise<AwsCredentials>;
 }
 
 /**
@@ -169,8 +248,10 @@ interface Cached {
  * they have verified themselves: the cache trusts (issuer, sub).
  */
 export class CredentialsProvider {
+  readonly flow: CredentialsFlow;
   readonly #poolId: string;
   readonly #client: CognitoIdentityClient;
+  readonly #sts: STSClient | undefined;
   readonly #now: () => number;
   readonly #marginMs: number;
   readonly #timeoutMs: number;
@@ -178,10 +259,12 @@ export class CredentialsProvider {
   readonly #metrics: CredentialsMetrics;
   // (issuer, sub) → identity id: permanent in Cognito, so only the LRU bound evicts it.
   readonly #identities: LRUCache<string, string>;
-  // (identity id, role) → credentials; freshness is checked against the injected clock, not
+  // The pool's one guest identity of this provider; outside the LRU so it is never re-created.
+  #guestIdentity: string | undefined;
+  // (identity id, role, ...) → credentials; freshness is checked against the injected clock, not
   // lru-cache's own TTL, which reads performance.now().
   readonly #credentials: LRUCache<string, Cached>;
-  // (issuer, sub, role) → the exchange in progress.
+  // (issuer, sub, role, ...) → the exchange in progress.
   readonly #flights = new Map<string, Promise<CredentialsResult>>();
 
   constructor(props: CredentialsProviderProps) {
@@ -193,8 +276,16 @@ export class CredentialsProvider {
     if (!props.identityPoolId.startsWith(`${props.region}:`)) {
       throw new RangeError(`identityPoolId must start with "${props.region}:" (its region)`);
     }
+    this.flow = props.flow ?? "enhanced";
+    if (this.flow !== "enhanced" && this.flow !== "basic") {
+      throw new RangeError('flow must be "enhanced" or "basic"');
+    }
+    if (this.flow === "basic" && props.sts === undefined) {
+      throw new RangeError("the basic flow needs an STS client (sts)");
+    }
     this.#poolId = props.identityPoolId;
     this.#client = props.client;
+    this.#sts = props.sts;
     this.#now = props.now;
     this.#marginMs = positive("refreshMarginSeconds", props.refreshMarginSeconds ?? 60) * 1000;
     this.#timeoutMs = positive("timeoutMs", props.timeoutMs ?? 5_000);
@@ -208,34 +299,75 @@ export class CredentialsProvider {
 
   /**
    * Credentials for the caller, with at least the refresh margin left: from the cache, else from
-   * one exchange shared by every concurrent caller of the same (issuer, sub, role).
-   * Never rejects; a failure is `{ ok: false, error }`.
+   * one exchange shared by every concurrent caller of the same (issuer, sub, role) and, in the
+   * basic flow, session policy key. Never rejects; a failure is `{ ok: false, error }`.
    */
   get(req: CredentialsRequest): Promise<CredentialsResult> {
-    const userKey = `${req.issuer}\n${req.sub}`;
-    const role = req.roleArn ?? "";
+    const basic = this.flow === "basic";
+    if (basic && req.roleArn === undefined) {
+      // A configuration gap (no role for this caller), caught before anything is sent.
+      this.#metrics.onCacheMiss?.("credentials");
+      const detail = "the basic flow needs a role (roleArn) and none applies to this caller";
+      return Promise.resolve({ ok: false, error: new CredentialsError("unavailable", detail) });
+    }
+    const userKey = cacheKey(req.issuer, req.sub);
+    // Basic-flow credentials also carry the caller's session name and policy, which derive from
+    // the sub and the policy template, not only from the identity: key them per user and policy.
+    const scope = basic
+      ? [req.roleArn ?? null, req.sessionPolicy?.key ?? null, req.issuer, req.sub]
+      : [req.roleArn ?? null];
     const identityId = this.#identities.get(userKey);
-    if (identityId !== undefined) {
-      const cached = this.#credentials.get(`${identityId}\n${role}`);
-      if (cached && this.#fresh(cached.credentials)) {
-        this.#metrics.onCacheHit?.("credentials");
-        return Promise.resolve({ ok: true, credentials: cached.credentials });
-      }
-    }
-    this.#metrics.onCacheMiss?.("credentials");
-    const flightKey = `${userKey}\n${role}`;
-    let flight = this.#flights.get(flightKey);
-    if (!flight) {
-      // The first caller's token is the newest one seen when the exchange starts.
-      flight = this.#exchange(userKey, req).finally(() => this.#flights.delete(flightKey));
-      this.#flights.set(flightKey, flight);
-    }
-    return flight;
+    const hit = this.#cached(identityId === undefined ? undefined : cacheKey(identityId, ...scope));
+    if (hit) return Promise.resolve(hit);
+    return this.#flight(cacheKey(req.issuer, req.sub, ...scope), () =>
+      this.#exchange(
+        {
+          logins: () => ({ [loginProviderName(req.issuer)]: req.idToken }),
+          identity: () => this.#identities.get(userKey),
+          rememberIdentity: (id) => this.#identities.set(userKey, id),
+          forgetIdentity: () => this.#identities.delete(userKey),
+          credentialsKey: (id) => cacheKey(id, ...scope),
+          credentials: (id, logins) =>
+            basic ? this.#assumeRole(id, logins, req) : this.#credentialsFor(id, logins, req.roleArn),
+        },
+        true,
+      ),
+    );
+  }
+
+  /**
+   * Credentials of the pool's unauthenticated (guest) identity: one identity id per provider
+   * (GetId without Logins, then kept), its credentials cached and single flight like a user's.
+   * Both flows take the enhanced calls here: the basic flow would need a guest role to name,
+   * and the pool's own unauthenticated role is what guests are meant to get.
+   * Never rejects; a failure is `{ ok: false, error }`.
+   */
+  getGuest(): Promise<CredentialsResult> {
+    const hit = this.#cached(GUEST);
+    if (hit) return Promise.resolve(hit);
+    return this.#flight(GUEST, () =>
+      this.#exchange(
+        {
+          logins: () => undefined,
+          identity: () => this.#guestIdentity,
+          rememberIdentity: (id) => {
+            this.#guestIdentity = id;
+          },
+          forgetIdentity: () => {
+            this.#guestIdentity = undefined;
+          },
+          credentialsKey: () => GUEST,
+          credentials: (id) => this.#credentialsFor(id, undefined, undefined),
+        },
+        false,
+      ),
+    );
   }
 
   /** Drops every cached identity id and credential (e.g. after a configuration reload). */
   clear(): void {
     this.#identities.clear();
+    this.#guestIdentity = undefined;
     this.#credentials.clear();
   }
 
@@ -243,56 +375,126 @@ export class CredentialsProvider {
     return c.expiresAt - this.#now() >= this.#marginMs;
   }
 
-  async #exchange(userKey: string, req: CredentialsRequest): Promise<CredentialsResult> {
+  /** A cache hit (reported), or undefined after reporting the miss. */
+  #cached(key: string | undefined): CredentialsResult | undefined {
+    const cached = key === undefined ? undefined : this.#credentials.get(key);
+    if (cached && this.#fresh(cached.credentials)) {
+      this.#metrics.onCacheHit?.("credentials");
+      return { ok: true, credentials: cached.credentials };
+    }
+    this.#metrics.onCacheMiss?.("credentials");
+    return undefined;
+  }
+
+  /** Joins the exchange in flight under `key`, or starts one; the first caller's request wins. */
+  #flight(key: string, start: () => Promise<CredentialsResult>): Promise<CredentialsResult> {
+    let flight = this.#flights.get(key);
+    if (!flight) {
+      flight = start().finally(() => this.#flights.delete(key));
+      this.#flights.set(key, flight);
+    }
+    return flight;
+  }
+
+  #options(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.#timeoutMs) };
+  }
+
+  async #exchange(spec: ExchangeSpec, callerToken: boolean): Promise<CredentialsResult> {
     const started = this.#now();
     const done = (result: ExchangeResult): void =>
       this.#metrics.onExchange?.(result, Math.max(0, this.#now() - started) / 1000);
-    let identityId = this.#identities.get(userKey);
     try {
-      const logins = { [loginProviderName(req.issuer)]: req.idToken };
+      const logins = spec.logins();
+      let identityId = spec.identity();
       if (identityId === undefined) {
         this.#metrics.onCacheMiss?.("identity");
         const out = await this.#client.send(
-          new GetIdCommand({ IdentityPoolId: this.#poolId, Logins: logins }),
-          { abortSignal: AbortSignal.timeout(this.#timeoutMs) },
+          new GetIdCommand({ IdentityPoolId: this.#poolId, ...(logins && { Logins: logins }) }),
+          this.#options(),
         );
         if (!out.IdentityId) throw new Error("GetId answered without an IdentityId");
         identityId = out.IdentityId;
-        this.#identities.set(userKey, identityId);
+        spec.rememberIdentity(identityId);
       } else {
         this.#metrics.onCacheHit?.("identity");
       }
-      const out = await this.#client.send(
-        new GetCredentialsForIdentityCommand({
-          IdentityId: identityId,
-          Logins: logins,
-          ...(req.roleArn !== undefined && { CustomRoleArn: req.roleArn }),
-        }),
-        { abortSignal: AbortSignal.timeout(this.#timeoutMs) },
-      );
-      const c = out.Credentials;
-      if (!c?.AccessKeyId || !c.SecretKey || !c.SessionToken || !(c.Expiration instanceof Date)) {
-        throw new Error("GetCredentialsForIdentity answered without complete credentials");
-      }
-      const credentials: AwsCredentials = {
-        accessKeyId: c.AccessKeyId,
-        secretAccessKey: c.SecretKey,
-        sessionToken: c.SessionToken,
-        expiresAt: c.Expiration.getTime(),
-        identityId: out.IdentityId ?? identityId,
-      };
+      const credentials = await spec.credentials(identityId, logins);
       // Credentials issued with less than the margin left are still the best there are: hand
       // them out, but don't cache them, so the next request tries again.
-      if (this.#fresh(credentials))
-        this.#credentials.set(`${identityId}\n${req.roleArn ?? ""}`, { credentials });
+      if (this.#fresh(credentials)) this.#credentials.set(spec.credentialsKey(identityId), { credentials });
       done("ok");
       return { ok: true, credentials };
     } catch (err) {
       // An identity deleted from the pool would fail forever from the cache: forget it.
-      if (err instanceof Error && err.name === "ResourceNotFoundException") this.#identities.delete(userKey);
-      const error = classifyError(err, this.#retryAfter);
+      if (err instanceof Error && err.name === "ResourceNotFoundException") spec.forgetIdentity();
+      const error = classifyError(err, this.#retryAfter, callerToken);
       done(error.kind);
       return { ok: false, error };
     }
+  }
+
+  /** Enhanced flow (and guests): GetCredentialsForIdentity. */
+  async #credentialsFor(
+    identityId: string,
+    logins: Record<string, string> | undefined,
+    roleArn: string | undefined,
+  ): Promise<AwsCredentials> {
+    const out = await this.#client.send(
+      new GetCredentialsForIdentityCommand({
+        IdentityId: identityId,
+        ...(logins && { Logins: logins }),
+        ...(roleArn !== undefined && { CustomRoleArn: roleArn }),
+      }),
+      this.#options(),
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretKey || !c.SessionToken || !(c.Expiration instanceof Date)) {
+      throw new Error("GetCredentialsForIdentity answered without complete credentials");
+    }
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretKey,
+      sessionToken: c.SessionToken,
+      expiresAt: c.Expiration.getTime(),
+      identityId: out.IdentityId ?? identityId,
+    };
+  }
+
+  /** Basic flow: GetOpenIdToken, then STS AssumeRoleWithWebIdentity with that token. */
+  async #assumeRole(
+    identityId: string,
+    logins: Record<string, string> | undefined,
+    req: CredentialsRequest,
+  ): Promise<AwsCredentials> {
+    // Both checked by the constructor and get(); repeated for the type checker.
+    if (this.#sts === undefined || req.roleArn === undefined) throw new Error("basic flow misconfigured");
+    const open = await this.#client.send(
+      new GetOpenIdTokenCommand({ IdentityId: identityId, ...(logins && { Logins: logins }) }),
+      this.#options(),
+    );
+    // The OpenID token is used once, here, and neither cached nor logged.
+    if (!open.Token) throw new Error("GetOpenIdToken answered without a Token");
+    const policy = req.sessionPolicy?.build(identityId);
+    const out = await this.#sts.send(
+      new AssumeRoleWithWebIdentityCommand({
+        RoleArn: req.roleArn,
+        RoleSessionName: roleSessionName(req.sub),
+        WebIdentityToken: open.Token,
+        ...(policy !== undefined && { Policy: policy }),
+      }),
+      this.#options(),
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date)) {
+      throw new Error("AssumeRoleWithWebIdentity answered without complete credentials");
+    }
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiresAt: c.Expiration.getTime(),
+      identityId: open.IdentityId ?? identityId,
+    };
   }
 }

@@ -32,6 +32,75 @@ const HOST_PATTERN = /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const USER_POOL_ID = /^([a-z]{2}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+$/;
 const METHOD = /^[A-Z]{1,20}$/;
+/** `<region>:<uuid>`, the form Cognito gives identity pool ids. */
+const IDENTITY_POOL_ID =
+  /^([a-z]{2}(?:-[a-z]+)+-\d+):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+/** An AWS signing name (the `service` part of a SigV4 credential scope). */
+const SERVICE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+/** The placeholders `s3.keyPrefix` may hold; braces without `$`, so `${ENV}` never collides. */
+const KEY_PREFIX_PLACEHOLDERS = new Set(["{identityId}", "{sub}"]);
+/** DynamoDB's API operations, the values `X-Amz-Target` names after `DynamoDB_20120810.`. */
+const DYNAMODB_OPERATIONS: ReadonlySet<string> = new Set([
+  "BatchExecuteStatement",
+  "BatchGetItem",
+  "BatchWriteItem",
+  "CreateBackup",
+  "CreateGlobalTable",
+  "CreateTable",
+  "DeleteBackup",
+  "DeleteItem",
+  "DeleteResourcePolicy",
+  "DeleteTable",
+  "DescribeBackup",
+  "DescribeContinuousBackups",
+  "DescribeContributorInsights",
+  "DescribeEndpoints",
+  "DescribeExport",
+  "DescribeGlobalTable",
+  "DescribeGlobalTableSettings",
+  "DescribeImport",
+  "DescribeKinesisStreamingDestination",
+  "DescribeLimits",
+  "DescribeTable",
+  "DescribeTableReplicaAutoScaling",
+  "DescribeTimeToLive",
+  "DisableKinesisStreamingDestination",
+  "EnableKinesisStreamingDestination",
+  "ExecuteStatement",
+  "ExecuteTransaction",
+  "ExportTableToPointInTime",
+  "GetItem",
+  "GetResourcePolicy",
+  "ImportTable",
+  "ListBackups",
+  "ListContributorInsights",
+  "ListExports",
+  "ListGlobalTables",
+  "ListImports",
+  "ListTables",
+  "ListTagsOfResource",
+  "PutItem",
+  "PutResourcePolicy",
+  "Query",
+  "RestoreTableFromBackup",
+  "RestoreTableToPointInTime",
+  "Scan",
+  "TagResource",
+  "TransactGetItems",
+  "TransactWriteItems",
+  "UntagResource",
+  "UpdateContinuousBackups",
+  "UpdateContributorInsights",
+  "UpdateGlobalTable",
+  "UpdateGlobalTableSettings",
+  "UpdateItem",
+  "UpdateKinesisStreamingDestination",
+  "UpdateTable",
+  "UpdateTableReplicaAutoScaling",
+  "UpdateTimeToLive",
+]);
 const STANDARD_IDENTITY_HEADERS = new Set([
   "x-auth-request-user",
   "x-auth-request-email",
@@ -86,6 +155,12 @@ const id = z.string({ error: "expected an id" }).regex(ID, {
 });
 const stringList = z.array(str(), { error: "expected a list of strings" });
 const port = intIn(0, 65535);
+const region = z
+  .string({ error: "expected a region" })
+  .regex(REGION, { error: "expected a region like eu-west-1" });
+const roleArn = z
+  .string({ error: "expected a role ARN" })
+  .regex(ROLE_ARN, { error: "expected an IAM role ARN like arn:aws:iam::123456789012:role/name" });
 
 /** A route path: origin-form, already unambiguous, no query or fragment. */
 const routePath = str("a path").refine(
@@ -151,20 +226,103 @@ const auth = z.strictObject({
     )
     .default({}),
   token: tokenSource.default({ header: "authorization" }),
-  forwardToken: bool.default(true),
+  // No default: left out means "forward" on plain routes, while an AWS route must be able to
+  // tell an explicit `true` (an error there) from silence.
+  forwardToken: bool.optional(),
   claimHeaders: z
     .record(headerName, str("a claim name"), { error: "expected a map of header names to claim names" })
     .default({}),
+});
+
+const noQuery = httpUrl.refine((v) => !v.includes("?") && !v.includes("#"), {
+  error: "must not have a query or fragment",
+});
+
+const awsUpstream = z.strictObject({
+  service: z
+    .string({ error: "expected a service signing name like s3 or dynamodb" })
+    .regex(SERVICE, { error: "expected a service signing name like s3 or dynamodb" }),
+  region,
+  identityPool: id,
+  maxBodyBytes: intIn(0, 1_073_741_824).default(16_777_216),
+});
+
+/**
+ * The key prefix every caller is confined to. It must end in "/" so `private/ab` cannot also
+ * admit `private/abc…`, and its only braces are the two placeholders.
+ */
+const keyPrefix = str("a key prefix").superRefine((v, ctx) => {
+  const problem = (message: string) => ctx.addIssue({ code: "custom", message, input: v });
+  if (v === "") return;
+  if (v.startsWith("/")) problem("must not start with /: object keys are written without one");
+  if (!v.endsWith("/")) {
+    problem("must end with /: a prefix that ends inside a name would also match longer names");
+  }
+  for (const match of v.matchAll(/\{[^{}]*\}|[{}]/g)) {
+    const [found] = match;
+    if (KEY_PREFIX_PLACEHOLDERS.has(found)) {
+      // "{sub}-x/" or "{sub}{identityId}/": two callers' values could spell one prefix.
+      const next = v[match.index + found.length];
+      // At the end or before a stray "}", the problems above already say what is wrong.
+      if (next !== undefined && next !== "/" && next !== "}") {
+        problem(`${found} must be followed by /: its value must be a whole folder name`);
+      }
+      continue;
+    }
+    problem(
+      found.length === 1
+        ? `has a stray "${found}": the only placeholders are {identityId} and {sub}`
+        : `has an unknown placeholder ${JSON.stringify(found)}: the only placeholders are {identityId} and {sub}`,
+    );
+  }
+  if (/\p{Cc}/u.test(v)) problem("must not contain control characters");
+  const segments = v.replace(/^\/+/, "").split("/").slice(0, -1);
+  if (segments.some((seg) => seg === "" || seg === "." || seg === "..")) {
+    problem("must not contain empty, . or .. segments: request paths are normalized, so no key would match");
+  }
+});
+
+const s3Upstream = z.strictObject({
+  keyPrefix: keyPrefix.optional(),
+  addressing: z.enum(["path", "virtual"], { error: "expected path or virtual" }).optional(),
+});
+
+const dynamodbUpstream = z.strictObject({
+  tables: z
+    .array(
+      z.string({ error: "expected a table name" }).regex(TABLE_NAME, {
+        error: "expected a table name: 3 to 255 letters, digits, '_', '-' or '.'",
+      }),
+      { error: "expected a list of table names" },
+    )
+    .min(1, { error: "must not be empty (leave it out to allow every table)" })
+    .optional(),
+  operations: z
+    .array(
+      z.string({ error: "expected a DynamoDB operation name" }).superRefine((v, ctx) => {
+        if (!DYNAMODB_OPERATIONS.has(v)) {
+          ctx.addIssue({
+            code: "custom",
+            input: v,
+            message: `unknown DynamoDB operation "${v}" (names are case-sensitive, like GetItem)`,
+          });
+        }
+      }),
+      { error: "expected a list of DynamoDB operation names" },
+    )
+    .min(1, { error: "must not be empty (leave it out to allow every operation)" })
+    .optional(),
 });
 
 const upstream = z.preprocess(
   (v) => (typeof v === "string" ? { url: v } : v),
   z.strictObject(
     {
-      url: httpUrl.refine((v) => !v.includes("?") && !v.includes("#"), {
-        error: "must not have a query or fragment",
-      }),
+      url: noQuery,
       timeoutMs: intIn(1, 3_600_000).optional(),
+      aws: awsUpstream.optional(),
+      s3: s3Upstream.optional(),
+      dynamodb: dynamodbUpstream.optional(),
     },
     { error: "expected a URL or an object with url" },
   ),
@@ -202,9 +360,7 @@ const issuer = z.strictObject({
   id,
   cognito: z
     .strictObject({
-      region: z
-        .string({ error: "expected a region" })
-        .regex(REGION, { error: "expected a region like eu-west-1" }),
+      region,
       userPoolId: z
         .string({ error: "expected a user pool id" })
         .regex(USER_POOL_ID, { error: "expected a user pool id like eu-west-1_AbCdEf123" }),
@@ -215,6 +371,27 @@ const issuer = z.strictObject({
   clientIds: stringList.min(1, { error: "must not be empty" }).optional(),
   anyClient: bool.default(false),
   allowInsecureHttp: bool.default(false),
+});
+
+const identityPool = z.strictObject({
+  id,
+  identityPoolId: z.string({ error: "expected an identity pool id" }).regex(IDENTITY_POOL_ID, {
+    error: "expected an identity pool id like eu-west-1:11111111-2222-3333-4444-555555555555",
+  }),
+  region,
+  endpoint: noQuery.optional(),
+  flow: z.enum(["enhanced", "basic"], { error: "expected enhanced or basic" }).default("enhanced"),
+  roles: z
+    .strictObject({
+      byGroup: z
+        .record(str("a group name"), roleArn, { error: "expected a map of group names to role ARNs" })
+        .default({}),
+      basicFlowDefault: roleArn.optional(),
+    })
+    .prefault({}),
+  allowGuests: bool.default(false),
+  timeoutMs: intIn(100, 60_000).default(5_000),
+  cacheMaxEntries: intIn(1, 1_000_000).default(10_000),
 });
 
 const limits = z.strictObject({
@@ -258,6 +435,7 @@ export const configSchema = z
     tokens: tokens.prefault({}),
     shutdown: z.strictObject({ drainTimeoutMs: intIn(0, 600_000).default(10_000) }).prefault({}),
     issuers: z.array(issuer, { error: "expected a list of issuers" }).default([]),
+    identityPools: z.array(identityPool, { error: "expected a list of identity pools" }).default([]),
     routes: z
       .array(route, { error: "expected a list of routes" })
       .min(1, { error: "expected at least one route" }),
@@ -322,6 +500,44 @@ export const configSchema = z
         }
       });
 
+      // As with issuers: pool references are checked only when every pool has a usable id.
+      const poolsValid =
+        Array.isArray(config.identityPools) &&
+        config.identityPools.every((p) => typeof p?.id === "string" && ID.test(p.id));
+      const pools = new Map<string, IdentityPoolConfig>();
+      eachItem(config.identityPools, (pool, i) => {
+        if (pools.has(pool.id))
+          problem(["identityPools", i, "id"], `duplicate identity pool id "${pool.id}"`);
+        else pools.set(pool.id, pool);
+        const poolRegion = IDENTITY_POOL_ID.exec(pool.identityPoolId)?.[1];
+        if (poolRegion !== undefined && REGION.test(pool.region) && poolRegion !== pool.region) {
+          problem(
+            ["identityPools", i, "identityPoolId"],
+            `belongs to region ${poolRegion}, not ${pool.region}`,
+          );
+        }
+        const endpoint = pool.endpoint === undefined ? undefined : safeUrl(pool.endpoint);
+        if (endpoint?.protocol === "http:" && !LOOPBACK_HOSTS.has(endpoint.hostname)) {
+          problem(
+            ["identityPools", i, "endpoint"],
+            "plain http is allowed only for loopback hosts: tokens and credentials cross this connection",
+          );
+        }
+        if (!isObject(pool.roles)) return;
+        if (pool.flow === "basic" && pool.roles.basicFlowDefault === undefined) {
+          problem(
+            ["identityPools", i, "roles", "basicFlowDefault"],
+            "required with flow: basic, for callers whose groups have no role in byGroup",
+          );
+        }
+        if (pool.flow === "enhanced" && pool.roles.basicFlowDefault !== undefined) {
+          problem(
+            ["identityPools", i, "roles", "basicFlowDefault"],
+            "basic flow only: the enhanced flow falls back to the identity pool's own role settings",
+          );
+        }
+      });
+
       const routeIds = new Set<string>();
       eachItem(config.routes, (r, i) => {
         if (routeIds.has(r.id)) problem(["routes", i, "id"], `duplicate route id "${r.id}"`);
@@ -341,7 +557,7 @@ export const configSchema = z
           });
           const keys: string[] = a.tokenUse === "any" ? [...rules] : ["tokenUse", ...rules];
           if (a.token.header?.toLowerCase() !== "authorization") keys.push("token");
-          if (!a.forwardToken) keys.push("forwardToken");
+          if (a.forwardToken === false) keys.push("forwardToken");
           for (const k of keys) problem(["routes", i, "auth", k], "has no effect on a public route");
         }
         const claimHeaderNames = new Set<string>();
@@ -360,6 +576,7 @@ export const configSchema = z
         if (r.stripPrefix && r.match.pathPrefix === undefined) {
           problem(["routes", i, "stripPrefix"], "needs match.pathPrefix");
         }
+        checkAwsUpstream(r, ["routes", i], problem, poolsValid ? pools : undefined);
       });
 
       try {
@@ -380,6 +597,86 @@ export const configSchema = z
     },
     { when: () => true },
   );
+
+/**
+ * The cross-checks of a route with `upstream.aws`, `s3` or `dynamodb`. `pools` is undefined when
+ * some pool id is unusable, so no reference to a pool can be judged.
+ */
+function checkAwsUpstream(
+  r: RouteConfig,
+  at: (string | number)[],
+  problem: (path: (string | number)[], message: string) => void,
+  pools: ReadonlyMap<string, IdentityPoolConfig> | undefined,
+): void {
+  const up: unknown = r.upstream;
+  if (typeof up !== "object" || up === null) return;
+  const { aws, s3, dynamodb } = r.upstream;
+  const service = isObject(aws) && typeof aws.service === "string" ? aws.service : undefined;
+  // A malformed service has its own error; comparing it here would only repeat that.
+  const serviceKnown = aws === undefined || (service !== undefined && SERVICE.test(service));
+  if (s3 !== undefined && serviceKnown && service !== "s3") {
+    problem([...at, "upstream", "s3"], "needs upstream.aws with service: s3");
+  }
+  if (dynamodb !== undefined && serviceKnown && service !== "dynamodb") {
+    problem([...at, "upstream", "dynamodb"], "needs upstream.aws with service: dynamodb");
+  }
+  if (!isObject(aws)) return;
+
+  const a = r.auth;
+  const poolId =
+    typeof aws.identityPool === "string" && ID.test(aws.identityPool) ? aws.identityPool : undefined;
+  const pool = poolId === undefined ? undefined : pools?.get(poolId);
+  if (poolId !== undefined && pools !== undefined && pool === undefined) {
+    problem([...at, "upstream", "aws", "identityPool"], `unknown identity pool "${poolId}"`);
+  }
+  const url = typeof r.upstream.url === "string" ? safeUrl(r.upstream.url) : undefined;
+  if (url?.protocol === "http:" && !LOOPBACK_HOSTS.has(url.hostname)) {
+    problem(
+      [...at, "upstream", "url"],
+      "must be https unless its host is loopback: signed requests carry a session token",
+    );
+  }
+  if (!isObject(a)) return;
+  if ((a.mode === "optional" || a.mode === "public") && pool !== undefined && pool.allowGuests !== true) {
+    problem(
+      [...at, "auth", "mode"],
+      `${a.mode} needs guests, but identity pool "${pool.id}" has allowGuests: false`,
+    );
+  }
+  if (a.forwardToken === true) {
+    problem(
+      [...at, "auth", "forwardToken"],
+      "has no effect on an AWS route: the token is never forwarded to AWS",
+    );
+  }
+  if (
+    a.mode === "public" &&
+    isObject(s3) &&
+    typeof s3.keyPrefix === "string" &&
+    s3.keyPrefix.includes("{sub}")
+  ) {
+    // Every caller of a public route is a guest, and a guest has no sub: nothing would pass.
+    problem(
+      [...at, "upstream", "s3", "keyPrefix"],
+      "uses {sub}, which guests do not have: on a public route every request would be refused",
+    );
+  }
+  // On a public route, tokenUse and claimHeaders already have their own "no effect" error.
+  if (a.mode === "public") return;
+  if (a.tokenUse === "access") {
+    problem([...at, "auth", "tokenUse"], "must be id or any: identity pools take ID tokens");
+  }
+  if (isObject(a.claimHeaders) && Object.keys(a.claimHeaders).length > 0) {
+    problem(
+      [...at, "auth", "claimHeaders"],
+      "has no effect on an AWS route: identity headers are never sent to AWS",
+    );
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
 
 /** The exact `iss` an issuer's tokens carry. */
 export function issuerUrl(iss: {
@@ -415,6 +712,9 @@ export type RouteConfig = Config["routes"][number];
 export type AuthConfig = RouteConfig["auth"];
 export type IssuerConfig = Config["issuers"][number];
 export type TokenUse = AuthConfig["tokenUse"];
+export type IdentityPoolConfig = Config["identityPools"][number];
+export type UpstreamConfig = RouteConfig["upstream"];
+export type AwsUpstreamConfig = NonNullable<UpstreamConfig["aws"]>;
 
 /** Thrown with every problem found, each as `path: why`. */
 export class ConfigError extends Error {

@@ -58,11 +58,44 @@ export interface ForwardRequest {
   /** Path and query, as the upstream receives them. */
   path: string;
   headers: string[];
-  /** The client's request when it carries a body; streamed, never buffered. */
-  body: IncomingMessage | null;
+  /** The client's request when it carries a body, streamed; or a body already read and checked. */
+  body: IncomingMessage | Buffer | null;
   timeoutMs: number;
   /** Extra response headers for the client (X-Request-Id). */
   responseHeaders: Record<string, string>;
+  /** Rewrites error answers (status >= 400) before the client sees them. */
+  errorBody?: ErrorBodyFilter | undefined;
+}
+
+/**
+ * An error answer is held whole (up to maxBytes), rewritten, then sent with its new length.
+ * One larger than that, or compressed, loses its body: a body that cannot be checked is not sent.
+ */
+export interface ErrorBodyFilter {
+  readonly maxBytes: number;
+  rewrite(body: string): string;
+}
+
+/** Collects a held error answer, within its bound. */
+class HeldBody {
+  private readonly chunks: Buffer[] = [];
+  size = 0;
+  overflow = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  add(chunk: Buffer): void {
+    if (this.overflow) return;
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      this.overflow = true;
+      this.chunks.length = 0;
+    } else this.chunks.push(chunk);
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString("utf8");
+  }
 }
 
 /**
@@ -73,12 +106,14 @@ export interface ForwardRequest {
 class ResponseRelay implements Dispatcher.DispatchHandler {
   private status = 0;
   private controller: Dispatcher.DispatchController | undefined;
+  private held: { body: HeldBody; headers: Record<string, string | string[]> } | undefined;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly extraHeaders: Record<string, string>,
     private readonly started: (status: number) => void,
     private readonly settle: (result: number | GatewayError) => void,
+    private readonly errorBody: ErrorBodyFilter | undefined,
   ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -100,18 +135,36 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     this.started(statusCode);
     const out = clientResponseHeaders(headers);
     Object.assign(out, this.extraHeaders);
+    if (statusCode >= 400 && this.errorBody !== undefined) {
+      this.held = { body: new HeldBody(this.errorBody.maxBytes), headers: out };
+      return;
+    }
     this.res.writeHead(statusCode, out);
     this.res.on("drain", () => controller.resume());
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.res.write(chunk)) controller.pause();
+    if (this.held !== undefined) this.held.body.add(chunk);
+    else if (!this.res.write(chunk)) controller.pause();
   }
 
   onResponseEnd(): void {
     this.res.off("abort", this.abort);
-    this.res.end();
+    if (this.held !== undefined) this.sendHeld(this.held);
+    else this.res.end();
     this.settle(this.status);
+  }
+
+  private sendHeld({ body, headers }: NonNullable<ResponseRelay["held"]>): void {
+    const encoding = headers["content-encoding"];
+    const readable = !body.overflow && (encoding === undefined || encoding === "identity");
+    const text = readable && this.errorBody !== undefined ? this.errorBody.rewrite(body.text()) : "";
+    if (!readable) delete headers["content-encoding"];
+    // An answer to HEAD carries the length of a body it does not have: keep that.
+    if (body.size > 0 || headers["content-length"] === undefined) {
+      headers["content-length"] = String(Buffer.byteLength(text));
+    }
+    this.res.writeHead(this.status, headers).end(text);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -139,8 +192,12 @@ export function forward(
   onResponseStart: (status: number) => void,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const relay = new ResponseRelay(res, request.responseHeaders, onResponseStart, (result) =>
-      typeof result === "number" ? resolve(result) : reject(result),
+    const relay = new ResponseRelay(
+      res,
+      request.responseHeaders,
+      onResponseStart,
+      (result) => (typeof result === "number" ? resolve(result) : reject(result)),
+      request.errorBody,
     );
     pool.dispatch(
       {

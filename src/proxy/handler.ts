@@ -5,10 +5,17 @@ import type { TokenVerifier } from "../auth/verifier.js";
 import { upstreamRequestHeaders, validRequestId } from "../core/headers.js";
 import { type Identity, identityHeaders } from "../core/identity.js";
 import { evaluate } from "../core/policy.js";
-import { ERRORS, GatewayError } from "../errors.js";
+import { ERRORS, type FailureReason, GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type Metrics, methodLabel } from "../metrics.js";
-import { abortOnClientClose, forward, forwardUpgrade, type UpstreamPools } from "./forwarder.js";
+import { signRequest } from "./aws-upstream.js";
+import {
+  abortOnClientClose,
+  type ForwardRequest,
+  forward,
+  forwardUpgrade,
+  type UpstreamPools,
+} from "./forwarder.js";
 import type { Gateway, GatewayMatch } from "./gateway.js";
 
 /** The config-derived state one request runs on, swapped as a whole on reload. */
@@ -29,34 +36,42 @@ export interface HandlerDeps {
 interface Authorized {
   match: GatewayMatch;
   identity: Identity | undefined;
+  /** The verified token, kept for exchanges at an identity pool (never logged). */
+  token: string | undefined;
 }
 
 const NO_ROUTE = "none";
+/** 5xx refusals that still count as auth failures: the request never reached the upstream. */
+const AUTH_OUTAGES = new Set<FailureReason>([
+  "jwks_unavailable",
+  "credentials_throttled",
+  "credentials_unavailable",
+]);
 
 /** Route match, token, verification and rules: everything that decides whether a request passes. */
 async function authorize(state: RuntimeState, req: IncomingMessage, method: string): Promise<Authorized> {
   const match = state.gateway.match(req.headers.host, method, req.url ?? "");
   if (match === undefined) throw new GatewayError("not_found", "no_route");
   const { route } = match;
-  if (route.mode === "public") return { match, identity: undefined };
+  if (route.mode === "public") return { match, identity: undefined, token: undefined };
   const token = route.tokenSource.extract(req.headers, req.rawHeaders, match.query);
   if (token === undefined) {
-    if (route.mode === "optional") return { match, identity: undefined };
+    if (route.mode === "optional") return { match, identity: undefined, token: undefined };
     throw new GatewayError("missing_token", "missing");
   }
   const identity = await state.verifier.verify(token);
   const decision = evaluate(route.rules, identity.issuerId, identity.claims);
   if (!decision.allow) throw new GatewayError("insufficient_scope", decision.reason);
-  return { match, identity };
+  return { match, identity, token };
 }
 
-/** The headers and path the upstream receives for an authorized request. */
+/** The headers, path and query the upstream receives for an authorized request. */
 function upstreamRequest(
   state: RuntimeState,
   req: IncomingMessage,
   { match, identity }: Authorized,
   requestId: string,
-): { path: string; headers: string[] } {
+): { path: string; query: string; headers: string[] } {
   const { route } = match;
   const { gateway } = state;
   let query = match.query;
@@ -76,7 +91,8 @@ function upstreamRequest(
       }
     }
   }
-  if (identity !== undefined) {
+  // AWS answers to the signature alone: identity headers would only tell it what it ignores.
+  if (identity !== undefined && route.aws === undefined) {
     for (const [name, value] of identityHeaders(identity, route.claimHeaders)) append.push(name, value);
   }
 
@@ -97,7 +113,8 @@ function upstreamRequest(
   append.push("x-request-id", requestId);
 
   return {
-    path: route.upstreamPath(match.path) + query,
+    path: route.upstreamPath(match.path),
+    query,
     headers: upstreamRequestHeaders(
       req.rawHeaders,
       gateway.headerFilter,
@@ -128,6 +145,9 @@ export function errorResponse(
   };
   const www = challenge(err);
   if (www !== undefined) headers["www-authenticate"] = www;
+  if (err.retryAfterSeconds !== undefined) headers["retry-after"] = String(err.retryAfterSeconds);
+  // The body of a refused upload is not read: the connection cannot carry another request.
+  if (err.code === "payload_too_large") headers.connection = "close";
   const body = JSON.stringify({ error: spec.error, message: spec.message, requestId });
   headers["content-length"] = String(Buffer.byteLength(body));
   return { status: spec.status, headers, body };
@@ -175,7 +195,7 @@ export function createRequestHandler(deps: HandlerDeps) {
     const fail = (err: unknown) => {
       failure = asGatewayError(err);
       if (routeId !== NO_ROUTE || failure.code !== "not_found") {
-        if (failure.status < 500 || failure.reason === "jwks_unavailable") {
+        if (failure.status < 500 || AUTH_OUTAGES.has(failure.reason)) {
           metrics.authFailures.inc({ route: routeId, reason: failure.reason });
         }
       }
@@ -194,30 +214,47 @@ export function createRequestHandler(deps: HandlerDeps) {
           routeId = authorized.match.route.id;
           subject = authorized.identity?.subject;
           const { route } = authorized.match;
-          const { path, headers } = upstreamRequest(state, req, authorized, requestId);
-          const hasBody =
-            req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+          const unsigned = upstreamRequest(state, req, authorized, requestId);
           const responseHeaders: Record<string, string> = { "x-request-id": requestId };
           if (deps.draining()) responseHeaders.connection = "close";
-          if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
-          const upstreamStarted = performance.now();
-          return forward(
-            deps.pools.get(route.upstreamOrigin),
-            {
-              method,
-              path,
-              headers,
-              body: hasBody ? req : null,
-              timeoutMs: route.timeoutMs,
-              responseHeaders,
-            },
-            res,
-            () =>
+          const continued = { sent: false };
+          const sendContinue = () => {
+            if (continued.sent || req.headers.expect?.toLowerCase() !== "100-continue") return;
+            continued.sent = true;
+            res.writeContinue();
+          };
+          const send = (request: ForwardRequest) => {
+            sendContinue();
+            const upstreamStarted = performance.now();
+            return forward(deps.pools.get(route.upstreamOrigin), request, res, () =>
               metrics.upstreamDuration.observe(
                 { route: routeId },
                 (performance.now() - upstreamStarted) / 1000,
               ),
-          );
+            );
+          };
+          const base = { method, timeoutMs: route.timeoutMs, responseHeaders };
+          const { aws } = route;
+          if (aws === undefined) {
+            const hasBody =
+              req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+            return send({
+              ...base,
+              path: unsigned.path + unsigned.query,
+              headers: unsigned.headers,
+              body: hasBody ? req : null,
+            });
+          }
+          return signRequest(aws, req, authorized, { method, ...unsigned }, sendContinue).then((signed) => {
+            metrics.signedRequests.inc({ route: routeId, service: aws.service });
+            return send({
+              ...base,
+              path: signed.path,
+              headers: signed.headers,
+              body: signed.body,
+              errorBody: signed.errorBody,
+            });
+          });
         },
         (err: unknown) => {
           // The route is known even when its rules refused the request: label the failure with it.
@@ -277,10 +314,13 @@ export function createUpgradeHandler(deps: HandlerDeps) {
     authorize(state, req, method)
       .then((authorized) => {
         const { route } = authorized.match;
-        const { path, headers } = upstreamRequest(state, req, authorized, requestId);
+        if (route.aws !== undefined) {
+          throw new GatewayError("bad_request", "malformed", "no upgrades to AWS services");
+        }
+        const { path, query, headers } = upstreamRequest(state, req, authorized, requestId);
         return forwardUpgrade(
           deps.pools.get(route.upstreamOrigin),
-          { path, headers, timeoutMs: route.timeoutMs, protocol },
+          { path: path + query, headers, timeoutMs: route.timeoutMs, protocol },
           socket,
           head,
         ).then(() => {

@@ -4,26 +4,28 @@
  * flight; against a protocol-level fake for expiry with an injected clock and for the errors
  * moto cannot produce.
  */
-import t, { type Test } from "tap";
+import t from "tap";
 import { freePort } from "../../demo/cognito-emulator.js";
 import {
-  type CredentialsCacheKind,
   CredentialsError,
-  type CredentialsMetrics,
   CredentialsProvider,
   type CredentialsProviderProps,
-  type CredentialsResult,
   cognitoProviderName,
-  type ExchangeResult,
   loginProviderName,
 } from "../../src/aws/credentials.js";
 import { withEmulator } from "../support/emulators.js";
 import {
   createMotoIdentityPool,
+  expectError,
+  expectOk,
   type FakeAnswer,
+  fakeService,
+  fakeWithClock,
   identityClient,
   MOTO_REGION,
-  startFakeIdentityService,
+  FAKE_POOL as POOL,
+  providerFor,
+  recorder,
   startMotoUtc,
   startRecordingProxy,
 } from "../support/moto-aws.js";
@@ -32,33 +34,7 @@ import { serve } from "../support/server.js";
 const USER_POOL = "us-east-1_0123456789abcdef0123456789abcdef";
 const ISSUER = `https://cognito-idp.${MOTO_REGION}.amazonaws.com/${USER_POOL}`;
 const PROVIDER = cognitoProviderName(MOTO_REGION, USER_POOL);
-const POOL = `${MOTO_REGION}:00000000-0000-4000-8000-000000000000`;
 const ROLE = "arn:aws:iam::123456789012:role/reader";
-
-/** Records every metrics hook call, in order. */
-function recorder(): CredentialsMetrics & { events: string[] } {
-  const events: string[] = [];
-  return {
-    events,
-    onExchange: (result: ExchangeResult, seconds: number) => {
-      if (!(seconds >= 0)) throw new Error(`bad duration ${seconds}`);
-      events.push(`exchange:${result}`);
-    },
-    onCacheHit: (kind: CredentialsCacheKind) => events.push(`hit:${kind}`),
-    onCacheMiss: (kind: CredentialsCacheKind) => events.push(`miss:${kind}`),
-  };
-}
-
-function expectOk(t: Test, r: CredentialsResult) {
-  if (!r.ok) throw new Error(`expected credentials, got ${r.error.kind}: ${r.error.message}`);
-  t.ok(r.ok);
-  return r.credentials;
-}
-
-function expectError(r: CredentialsResult): CredentialsError {
-  if (r.ok) throw new Error("expected a failure, got credentials");
-  return r.error;
-}
 
 t.test("loginProviderName: the Logins key of an issuer", async (t) => {
   const cases: [issuer: string, expected: string][] = [
@@ -217,54 +193,6 @@ t.test("against moto, through a recording proxy", async (t) => {
     t.same(proxy.counts(), { GetId: 1, GetCredentialsForIdentity: 2 }, "refreshed; identity id reused");
   });
 });
-
-/** A fake identity service answering with `answer`, and an SDK client pointed at it; both closed at teardown. */
-async function fakeService(
-  t: Test,
-  answer: Parameters<typeof startFakeIdentityService>[0],
-  maxAttempts?: number,
-) {
-  const fake = await startFakeIdentityService(answer);
-  t.teardown(() => fake.close());
-  const client = identityClient(fake.endpoint, maxAttempts);
-  t.teardown(() => client.destroy());
-  return { fake, client };
-}
-
-/** A provider for the test pool on `client`, with the real clock unless `props` says otherwise. */
-function providerFor(
-  client: ReturnType<typeof identityClient>,
-  props: Partial<CredentialsProviderProps> = {},
-) {
-  return new CredentialsProvider({
-    identityPoolId: POOL,
-    region: MOTO_REGION,
-    client,
-    now: Date.now,
-    ...props,
-  });
-}
-
-/** A fake identity service issuing credentials valid `lifetimeMs` after the injected clock. */
-async function fakeWithClock(t: Test, clock: () => number, lifetimeMs: number) {
-  let issued = 0;
-  return fakeService(t, (operation): FakeAnswer => {
-    if (operation === "GetId") return { status: 200, body: { IdentityId: "us-east-1:fake-identity" } };
-    issued++;
-    return {
-      status: 200,
-      body: {
-        IdentityId: "us-east-1:fake-identity",
-        Credentials: {
-          AccessKeyId: `AKID${issued}`,
-          SecretKey: "secret",
-          SessionToken: "session",
-          Expiration: (clock() + lifetimeMs) / 1000, // AWS JSON: epoch seconds
-        },
-      },
-    };
-  });
-}
 
 t.test("refresh ahead of Expiration, with an injected clock", async (t) => {
   let clock = Date.UTC(2030, 0, 1);

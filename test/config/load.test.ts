@@ -72,6 +72,7 @@ t.test("the example config passes and gets every default", async (t) => {
       jwksRefreshSeconds: 3600,
     },
     shutdown: { drainTimeoutMs: 10_000 },
+    identityPools: [],
     issuers: [
       {
         id: "pool",
@@ -102,7 +103,6 @@ t.test("the example config passes and gets every default", async (t) => {
           groups: [],
           claims: {},
           token: { header: "authorization" },
-          forwardToken: true,
           claimHeaders: {},
         },
       },
@@ -119,7 +119,6 @@ t.test("the example config passes and gets every default", async (t) => {
           groups: ["admin", "staff"],
           claims: { "custom:tenant": "acme" },
           token: { header: "authorization" },
-          forwardToken: true,
           claimHeaders: {},
         },
       },

@@ -54,7 +54,7 @@ t.test("devConfig: an issuer URL, one route for every path, a token required", a
     match: { path: undefined, pathPrefix: undefined, hosts: undefined, methods: undefined },
     upstream: { url: "http://127.0.0.1:3000" },
     stripPrefix: false,
-    auth: { mode: "required", tokenUse: "any", scopes: [], groups: [], forwardToken: true },
+    auth: { mode: "required", tokenUse: "any", scopes: [], groups: [], forwardToken: undefined },
   });
   // The schema's defaults apply, as for a file.
   t.equal(config.limits.maxTokenBytes, 8192);

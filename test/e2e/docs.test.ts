@@ -15,11 +15,13 @@ t.test("every YAML config in the README is valid", async (t) => {
   }
 });
 
-t.test("the legacy-API example is config/legacy-api.yaml, byte for byte", async (t) => {
-  const file = readFileSync(join(root, "config/legacy-api.yaml"), "utf8");
-  const body = file.slice(file.indexOf("listen:")).trimEnd();
-  t.ok(
-    yamlBlocks.some((b) => b.trimEnd() === body),
-    "README's block matches the file from its first key on",
-  );
-});
+for (const example of ["legacy-api.yaml", "aws.yaml"]) {
+  t.test(`the README's example is config/${example}, byte for byte`, async (t) => {
+    const file = readFileSync(join(root, "config", example), "utf8");
+    const body = file.slice(file.indexOf("listen:")).trimEnd();
+    t.ok(
+      yamlBlocks.some((b) => b.trimEnd() === body),
+      "README's block matches the file from its first key on",
+    );
+  });
+}

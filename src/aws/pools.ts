@@ -1,0 +1,109 @@
+import { CognitoIdentityClient } from "@aws-sdk/client-cognito-identity";
+import { STSClient } from "@aws-sdk/client-sts";
+import type { IdentityPoolConfig } from "../config/schema.js";
+import type { Metrics } from "../metrics.js";
+import { CredentialsProvider } from "./credentials.js";
+
+/** One identity pool of the config, ready for requests: its provider and its role rules. */
+export interface IdentityPoolTarget {
+  readonly id: string;
+  readonly flow: IdentityPoolConfig["flow"];
+  readonly provider: CredentialsProvider;
+  readonly byGroup: Readonly<Record<string, string>>;
+  /** The role of the basic flow when no group names one; undefined on the enhanced flow. */
+  readonly basicFlowDefault: string | undefined;
+  readonly allowGuests: boolean;
+}
+
+// The SDK retries throttling and network errors with back-off before cupbearer answers 503.
+const SDK_MAX_ATTEMPTS = 3;
+
+interface Entry {
+  readonly target: IdentityPoolTarget;
+  readonly close: () => void;
+}
+
+/**
+ * The identity pools of the running config. A reload that leaves a pool's settings unchanged
+ * keeps its provider, so identity ids and credentials survive it; a changed or removed pool gets
+ * a fresh one and its old clients are closed once the new config is in place.
+ */
+export class IdentityPools {
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(private readonly metrics: Metrics) {}
+
+  /** The targets of `configs`, by pool id, reusing providers whose settings are unchanged. */
+  resolve(configs: readonly IdentityPoolConfig[]): Map<string, IdentityPoolTarget> {
+    const out = new Map<string, IdentityPoolTarget>();
+    for (const config of configs) {
+      const key = JSON.stringify(config);
+      let entry = this.#entries.get(key);
+      if (entry === undefined) {
+        entry = this.#build(config);
+        this.#entries.set(key, entry);
+      }
+      out.set(config.id, entry.target);
+    }
+    return out;
+  }
+
+  /** Closes every provider not among `inUse` (the running config's). */
+  retain(inUse: Iterable<IdentityPoolTarget>): void {
+    const keep = new Set(inUse);
+    for (const [key, entry] of this.#entries) {
+      if (keep.has(entry.target)) continue;
+      entry.close();
+      this.#entries.delete(key);
+    }
+  }
+
+  close(): void {
+    this.retain([]);
+  }
+
+  #build(config: IdentityPoolConfig): Entry {
+    const { metrics } = this;
+    const labels = { pool: config.id, flow: config.flow };
+    const clientConfig = {
+      region: config.region,
+      maxAttempts: SDK_MAX_ATTEMPTS,
+      ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
+    };
+    const identity = new CognitoIdentityClient(clientConfig);
+    const sts = config.flow === "basic" ? new STSClient(clientConfig) : undefined;
+    const provider = new CredentialsProvider({
+      identityPoolId: config.identityPoolId,
+      region: config.region,
+      client: identity,
+      flow: config.flow,
+      ...(sts !== undefined && { sts }),
+      now: Date.now,
+      timeoutMs: config.timeoutMs,
+      maxIdentities: config.cacheMaxEntries,
+      maxCredentials: config.cacheMaxEntries,
+      metrics: {
+        onExchange: (result, seconds) => {
+          metrics.credentialExchanges.inc({ ...labels, result });
+          metrics.credentialExchangeDuration.observe(labels, seconds);
+        },
+        onCacheHit: (cache) => metrics.credentialCacheHits.inc({ pool: config.id, cache }),
+        onCacheMiss: (cache) => metrics.credentialCacheMisses.inc({ pool: config.id, cache }),
+      },
+    });
+    return {
+      target: {
+        id: config.id,
+        flow: config.flow,
+        provider,
+        byGroup: config.roles.byGroup,
+        basicFlowDefault: config.roles.basicFlowDefault,
+        allowGuests: config.allowGuests,
+      },
+      close: () => {
+        identity.destroy();
+        sts?.destroy();
+      },
+    };
+  }
+}

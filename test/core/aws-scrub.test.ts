@@ -1,0 +1,71 @@
+import t from "tap";
+import { REDACTED, scrubAwsErrorBody } from "../../src/core/aws-scrub.js";
+
+const TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+abc=";
+const KEY = "ASIAEXAMPLEKEY12345";
+const hex = (s: string) => Buffer.from(s, "utf8").toString("hex");
+const spacedHex = (s: string) => hex(s).replace(/(..)(?!$)/g, "$1 ");
+
+// The shape of S3's SignatureDoesNotMatch answer, which echoes what was signed.
+const S3_ERROR = `<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided. Check your key and signing method.</Message><AWSAccessKeyId>${KEY}</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256
+20261126T120000Z
+20261126/us-east-1/s3/aws4_request
+abc</StringToSign><SignatureProvided>0123abcd</SignatureProvided><StringToSignBytes>${spacedHex("AWS4")}</StringToSignBytes><CanonicalRequest>GET
+/bucket/key
+
+host:s3.amazonaws.com
+x-amz-security-token:${TOKEN}
+
+host;x-amz-security-token
+UNSIGNED-PAYLOAD</CanonicalRequest><CanonicalRequestBytes>${spacedHex(`x-amz-security-token:${TOKEN}`)}</CanonicalRequestBytes><RequestId>R1</RequestId><HostId>H1</HostId></Error>`;
+
+t.test("S3's signature echo loses every element that repeats the signed request", async (t) => {
+  const out = scrubAwsErrorBody(S3_ERROR, [TOKEN, KEY]);
+  t.match(out, /<Code>SignatureDoesNotMatch<\/Code>/, "the error code stays: clients act on it");
+  t.match(out, /<RequestId>R1<\/RequestId><HostId>H1<\/HostId>/, "request ids stay for support");
+  for (const gone of ["CanonicalRequest", "StringToSign", "SignatureProvided", "AWSAccessKeyId"]) {
+    t.notMatch(out, new RegExp(`<${gone}`), `${gone} removed`);
+  }
+  t.notOk(out.includes(TOKEN), "no session token");
+  t.notOk(out.includes(KEY), "no access key id");
+});
+
+t.test("DynamoDB's quoted canonical string is cut from its JSON message", async (t) => {
+  const body = JSON.stringify({
+    __type: "com.amazon.coral.service#InvalidSignatureException",
+    message: `The request signature we calculated does not match the signature you provided.\n\nThe Canonical String for this request should have been\n'POST\n/\n\nx-amz-security-token:${TOKEN}\n'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\nabc'\n`,
+  });
+  const out = scrubAwsErrorBody(body, []);
+  const parsed = JSON.parse(out) as { __type: string; message: string };
+  t.equal(parsed.__type, "com.amazon.coral.service#InvalidSignatureException");
+  t.match(parsed.message, /^The request signature we calculated does not match/);
+  t.notOk(out.includes(TOKEN), "the canonical string is gone even without naming the secret");
+  t.match(parsed.message, /should have been \[redacted\]/);
+});
+
+t.test("a secret is replaced in every spelling a body could carry", async (t) => {
+  for (const spelling of [
+    TOKEN,
+    encodeURIComponent(TOKEN),
+    TOKEN.replaceAll("/", "\\/"),
+    hex(TOKEN),
+    spacedHex(TOKEN),
+  ]) {
+    const out = scrubAwsErrorBody(`before ${spelling} after`, [TOKEN]);
+    t.equal(out, `before ${REDACTED} after`, spelling.slice(0, 20));
+  }
+});
+
+t.test("ordinary error bodies pass through unchanged", async (t) => {
+  const body = `<?xml version="1.0"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>private/a b/c</Key></Error>`;
+  t.equal(scrubAwsErrorBody(body, [TOKEN, KEY]), body);
+  t.equal(
+    scrubAwsErrorBody('{"__type":"ResourceNotFoundException"}', [TOKEN]),
+    '{"__type":"ResourceNotFoundException"}',
+  );
+});
+
+t.test("secrets too short to be credentials are not replaced (they would mangle text)", async (t) => {
+  t.equal(scrubAwsErrorBody("<Code>AccessDenied</Code>", ["Access", ""]), "<Code>AccessDenied</Code>");
+});
