@@ -7,9 +7,11 @@
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
 import t, { type Test } from "tap";
+import { parseConfigText } from "../../src/config/load.js";
 import { type RunningApp, startApp, waitReady } from "../support/app.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
 import { type CountingServer, type FakeAnswer, startFakeIdentityService } from "../support/moto-aws.js";
+import { rawRequest } from "../support/raw.js";
 import { type RecordedRequest, type RecordingUpstream, startUpstream } from "../support/upstream.js";
 
 const POOL_ID = "us-east-1:00000000-0000-4000-8000-000000000001";
@@ -90,13 +92,15 @@ interface World {
   issuer: TestIssuer;
   up: RecordingUpstream;
   identity: CountingServer;
+  /** The config, with extra lines for the identity pool (for reloads). */
+  yaml: (poolExtra?: string) => string;
 }
 
 async function startWorld(t: Test): Promise<World> {
   const issuer = await startIssuer();
   const up = await startUpstream();
   const identity = await startFakeIdentityService(identityAnswer);
-  const app = await startApp(`
+  const yaml = (poolExtra = "") => `
 issuers:
   - { id: test, issuer: "${issuer.issuer}", jwksUri: "${issuer.jwksUri}", clientIds: [test-client] }
 identityPools:
@@ -105,7 +109,7 @@ identityPools:
     region: us-east-1
     endpoint: "${identity.endpoint}"
     roles: { byGroup: { admin: "${ADMIN_ROLE}" } }
-    allowGuests: true
+    allowGuests: true${poolExtra}
 routes:
   - id: files
     match: { pathPrefix: /files }
@@ -130,17 +134,26 @@ routes:
       aws: { service: dynamodb, region: us-east-1, identityPool: main, maxBodyBytes: 2048 }
       dynamodb: { tables: [Orders], operations: [GetItem, PutItem, Query] }
     auth: { mode: required, tokenUse: id }
+  - id: virtual
+    match: { pathPrefix: /v }
+    stripPrefix: true
+    upstream:
+      url: "${up.url}"
+      aws: { service: s3, region: us-east-1, identityPool: main }
+      s3: { keyPrefix: "private/{identityId}/", addressing: virtual }
+    auth: { mode: required, tokenUse: id }
   - id: api
     match: { pathPrefix: /api }
     upstream: "${up.url}"
     auth: { mode: required }
-`);
+`;
+  const app = await startApp(yaml());
   await waitReady(app.adminUrl);
   t.teardown(async () => {
     await app.stop();
     await Promise.all([issuer.close(), up.close(), identity.close()]);
   });
-  return { app, issuer, up, identity };
+  return { app, issuer, up, identity, yaml };
 }
 
 const idToken = (w: World, claims: Record<string, unknown> = {}) =>
@@ -222,6 +235,55 @@ t.test("AWS routes", async (t) => {
     const outside = await fetch(`${w.app.url}/files?list-type=2&prefix=private/`, { headers: bearer() });
     t.equal(outside.status, 403);
     t.equal(w.up.requests.length, 1);
+  });
+
+  t.test("virtual-hosted addressing: the whole path is the key", async (t) => {
+    const inside = await fetch(`${w.app.url}/v/private/${USER_IDENTITY}/k`, { headers: bearer() });
+    t.equal(inside.status, 200);
+    t.equal(w.up.requests[0]?.url, "/private/us-east-1%3A11111111-1111-4111-8111-111111111111/k");
+    const list = await fetch(`${w.app.url}/v?list-type=2&prefix=private/${USER_IDENTITY}/`, {
+      headers: bearer(),
+    });
+    t.equal(list.status, 200);
+    t.match(w.up.requests[1]?.url, /^\/\?list-type=2&prefix=/);
+    const outside = await fetch(`${w.app.url}/v/private/other/k`, { headers: bearer() });
+    t.equal(outside.status, 403);
+    t.equal(w.up.requests.length, 2);
+  });
+
+  t.test("WebSocket upgrades are not proxied to AWS", async (t) => {
+    const res = await rawRequest(
+      w.app.url,
+      `GET /files/private/${USER_IDENTITY}/ws HTTP/1.1\nHost: x\nConnection: Upgrade\nUpgrade: websocket\nSec-WebSocket-Version: 13\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nAuthorization: Bearer ${idToken(w)}\n`,
+    );
+    t.equal(res.status, 400);
+    t.equal(w.up.requests.length, 0);
+  });
+
+  t.test("a reload keeps an unchanged pool's caches; a changed pool starts afresh", async (t) => {
+    const reload = (poolExtra?: string) =>
+      w.app.app.reload(async () =>
+        parseConfigText(
+          `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n${w.yaml(poolExtra)}`,
+        ),
+      );
+    const get = async () =>
+      (
+        await fetch(`${w.app.url}/files/private/${USER_IDENTITY}/r`, {
+          headers: bearer({ sub: "reload-user" }),
+        })
+      ).status;
+    w.identity.reset();
+    t.equal(await get(), 200);
+    const exchanged = w.identity.requests.length;
+    t.equal(exchanged, 2, "GetId and GetCredentialsForIdentity");
+    t.equal(await reload(), true);
+    t.equal(await get(), 200);
+    t.equal(w.identity.requests.length, exchanged, "same pool settings: cached credentials kept");
+    t.equal(await reload("\n    timeoutMs: 4000"), true);
+    t.equal(await get(), 200);
+    t.equal(w.identity.requests.length, exchanged + 2, "changed pool: a fresh exchange");
+    t.equal(await reload(), true, "back to the original settings");
   });
 
   t.test("client signing schemes that would fight cupbearer's are refused with 400", async (t) => {
