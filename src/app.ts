@@ -10,6 +10,7 @@ import { ERRORS, GatewayError } from "./errors.js";
 import { Lifecycle } from "./lifecycle.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { HeldBodyBudget } from "./proxy/aws-upstream.js";
 import { UpstreamPools } from "./proxy/forwarder.js";
 import { createRequestHandler, createUpgradeHandler, errorResponse } from "./proxy/handler.js";
 import { Runtime } from "./runtime.js";
@@ -45,6 +46,7 @@ const RESTART_ONLY = [
   ["limits.upstreamConnectTimeoutMs", (c: Config) => c.limits.upstreamConnectTimeoutMs],
   ["limits.maxConnectionsPerUpstream", (c: Config) => c.limits.maxConnectionsPerUpstream],
   ["limits.maxClientConnections", (c: Config) => c.limits.maxClientConnections],
+  ["limits.maxHeldBodyBytes", (c: Config) => c.limits.maxHeldBodyBytes],
 ] as const;
 
 /** The composition root: config in, servers out. */
@@ -63,7 +65,14 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     keepAliveTimeoutMs: config.limits.keepAliveTimeoutMs,
   });
 
-  const deps = { state: () => runtime, pools, metrics, log, draining: () => lifecycle.draining };
+  const deps = {
+    state: () => runtime,
+    pools,
+    metrics,
+    log,
+    heldBodies: new HeldBodyBudget(config.limits.maxHeldBodyBytes),
+    draining: () => lifecycle.draining,
+  };
   const handleRequest = createRequestHandler(deps);
   const handleUpgrade = createUpgradeHandler(deps);
   const { limits } = config;

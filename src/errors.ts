@@ -76,6 +76,7 @@ export type FailureReason =
   | "operation"
   | "table"
   | "body_too_large"
+  | "busy"
   | "unsupported_payload"
   | "credentials_invalid"
   | "credentials_throttled"

@@ -42,6 +42,11 @@ export interface CredentialsRequest {
   /** The raw ID token, sent as the login on a cache miss; never cached, never logged. */
   readonly idToken: string;
   /**
+   * The app client the token was issued to (`aud`). An identity pool accepts only the clients it
+   * lists, so a hit must not hand one client's credentials to a token of another.
+   */
+  readonly client?: string;
+  /**
    * Enhanced flow: the role to assume instead of the pool's default (CustomRoleArn); needs a
    * rule-based pool. Basic flow: the role to assume, required (without it `get` fails as
    * `unavailable` and nothing is sent).
@@ -314,8 +319,8 @@ export class CredentialsProvider {
     // Basic-flow credentials also carry the caller's session name and policy, which derive from
     // the sub and the policy template, not only from the identity: key them per user and policy.
     const scope = basic
-      ? [req.roleArn ?? null, req.sessionPolicy?.key ?? null, req.issuer, req.sub]
-      : [req.roleArn ?? null];
+      ? [req.roleArn ?? null, req.client ?? null, req.sessionPolicy?.key ?? null, req.issuer, req.sub]
+      : [req.roleArn ?? null, req.client ?? null];
     const identityId = this.#identities.get(userKey);
     const hit = this.#cached(identityId === undefined ? undefined : cacheKey(identityId, ...scope));
     if (hit) return Promise.resolve(hit);

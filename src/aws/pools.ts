@@ -17,6 +17,8 @@ export interface IdentityPoolTarget {
 
 // The SDK retries throttling and network errors with back-off before cupbearer answers 503.
 const SDK_MAX_ATTEMPTS = 3;
+// Longer than any exchange can take (timeoutMs is at most 60 s per call, the calls are few).
+const RETIRED_GRACE_MS = 5 * 60_000;
 
 interface Entry {
   readonly target: IdentityPoolTarget;
@@ -30,6 +32,7 @@ interface Entry {
  */
 export class IdentityPools {
   readonly #entries = new Map<string, Entry>();
+  readonly #retired = new Set<Entry>();
 
   constructor(private readonly metrics: Metrics) {}
 
@@ -48,18 +51,27 @@ export class IdentityPools {
     return out;
   }
 
-  /** Closes every provider not among `inUse` (the running config's). */
+  /**
+   * Drops every provider not among `inUse` (the running config's). Their clients are closed
+   * after a grace period, so requests still running on the previous config finish their exchange.
+   */
   retain(inUse: Iterable<IdentityPoolTarget>): void {
     const keep = new Set(inUse);
     for (const [key, entry] of this.#entries) {
       if (keep.has(entry.target)) continue;
-      entry.close();
       this.#entries.delete(key);
+      this.#retired.add(entry);
+      setTimeout(() => {
+        if (this.#retired.delete(entry)) entry.close();
+      }, RETIRED_GRACE_MS).unref();
     }
   }
 
+  /** Closes every client now, retired ones included (shutdown). */
   close(): void {
     this.retain([]);
+    for (const entry of this.#retired) entry.close();
+    this.#retired.clear();
   }
 
   #build(config: IdentityPoolConfig): Entry {

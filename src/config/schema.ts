@@ -404,6 +404,7 @@ const limits = z.strictObject({
   upstreamConnectTimeoutMs: intIn(1, 600_000).default(5_000),
   maxConnectionsPerUpstream: intIn(1, 100_000).default(256),
   maxClientConnections: intIn(1, 1_000_000).default(10_000),
+  maxHeldBodyBytes: intIn(1_048_576, 17_179_869_184).default(268_435_456),
 });
 
 const tokens = z.strictObject({
@@ -591,6 +592,24 @@ export const configSchema = z
         if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs) {
           problem(["limits", "headersTimeoutMs"], "must not exceed limits.requestTimeoutMs");
         }
+        eachItem(config.routes, (r, i) => {
+          const aws = r.upstream.aws;
+          const max = aws?.maxBodyBytes;
+          // S3 bodies stream through; every other service's body is held to be hashed. A value
+          // out of its own range has its own error already.
+          if (
+            aws !== undefined &&
+            aws.service !== "s3" &&
+            Number.isInteger(max) &&
+            (max as number) <= 1_073_741_824 &&
+            (max as number) > config.limits.maxHeldBodyBytes
+          ) {
+            problem(
+              ["routes", i, "upstream", "aws", "maxBodyBytes"],
+              "must not exceed limits.maxHeldBodyBytes",
+            );
+          }
+        });
       } catch {
         // listen, admin or limits malformed: their own errors say so.
       }
@@ -649,16 +668,26 @@ function checkAwsUpstream(
       "has no effect on an AWS route: the token is never forwarded to AWS",
     );
   }
-  if (
-    a.mode === "public" &&
-    isObject(s3) &&
-    typeof s3.keyPrefix === "string" &&
-    s3.keyPrefix.includes("{sub}")
-  ) {
-    // Every caller of a public route is a guest, and a guest has no sub: nothing would pass.
+  const keyPrefix = isObject(s3) && typeof s3.keyPrefix === "string" ? s3.keyPrefix : undefined;
+  if (a.mode === "public" && keyPrefix !== undefined && /\{(sub|identityId)\}/.test(keyPrefix)) {
+    // Every caller of a public route is a guest: no sub, and one identity id shared by all.
     problem(
       [...at, "upstream", "s3", "keyPrefix"],
-      "uses {sub}, which guests do not have: on a public route every request would be refused",
+      "has a placeholder, but every caller of a public route is a guest, and guests share one identity: use a fixed prefix",
+    );
+  }
+  // A bucket in the host (bucket.s3.<region>.amazonaws.com) with path addressing would read the
+  // first key segment as a bucket: confinement would judge a different key than S3 serves.
+  if (
+    keyPrefix !== undefined &&
+    url !== undefined &&
+    /^[^.]+(\.[^.]+)*\.s3([.-]|$)/.test(url.hostname) &&
+    isObject(s3) &&
+    s3.addressing !== "virtual"
+  ) {
+    problem(
+      [...at, "upstream", "s3", "addressing"],
+      "must be virtual: the upstream's host names a bucket (bucket.s3.…)",
     );
   }
   // On a public route, tokenUse and claimHeaders already have their own "no effect" error.

@@ -4,6 +4,14 @@
  *
  * Pure. Fails closed: when a tables allow-list is set, a request is let through only if every
  * table it names is on the list and the set of tables it names is known for certain.
+ *
+ * Tables are allowed by name only. A table given as an ARN (in TableName, a RequestItems key or
+ * any ARN field) is refused under a tables allow-list: the account in an ARN cannot be checked
+ * here, so `arn:aws:dynamodb:eu-west-1:999999999999:table/Orders` (someone else's Orders) must not
+ * pass for `Orders`. Operations that can only name their table by ARN (TagResource,
+ * UntagResource, ListTagsOfResource, ExportTableToPointInTime, Get/Put/DeleteResourcePolicy,
+ * DescribeBackup, DeleteBackup, RestoreTableFromBackup, DescribeExport, DescribeImport…) are
+ * therefore always refused under a tables allow-list, and so is a listing filtered by TableArn.
  */
 
 /** Why a DynamoDB request was refused (403 for `operation` and `table`, 400 for `bad_request`). */
@@ -15,8 +23,8 @@ export type DynamoDbDecision = { allow: true } | { allow: false; reason: DynamoD
 const ALLOW: DynamoDbDecision = { allow: true };
 const refuse = (reason: DynamoDbRefusal): DynamoDbDecision => ({ allow: false, reason });
 
-// `DynamoDB_20120810.GetItem`: a service prefix, then the operation after the last dot.
-const TARGET = /^[A-Za-z][A-Za-z0-9_.]*\.([A-Za-z0-9]+)$/;
+// `DynamoDB_20120810.GetItem`: exactly the service's prefix, then the operation.
+const TARGET = /^DynamoDB_20120810\.([A-Za-z]+)$/;
 
 /** PartiQL names its tables inside a statement we do not parse. */
 const PARTIQL: ReadonlySet<string> = new Set([
@@ -92,9 +100,9 @@ const TABLE_OPERATIONS: ReadonlySet<string> = new Set([
   "UpdateTimeToLive",
 ]);
 
-/** Top-level fields holding a table name (or, since 2024, a table ARN). */
+/** Top-level fields holding a table name (or, since 2024, a table ARN, which is refused). */
 const NAME_FIELDS = ["TableName", "GlobalTableName", "TargetTableName", "SourceTableName"] as const;
-/** Top-level fields holding an ARN rooted at a table (`…:table/<name>[/…]`). */
+/** Top-level fields holding an ARN rooted at a table (`…:table/<name>[/…]`): refused when present. */
 const ARN_FIELDS = [
   "TableArn",
   "ResourceArn",
@@ -106,8 +114,14 @@ const ARN_FIELDS = [
 ] as const;
 const TRANSACT_KINDS = ["Get", "Put", "Update", "Delete", "ConditionCheck"] as const;
 
-// arn:<partition>:dynamodb:<region>:<account>:table/<name>[/…]; table names are [A-Za-z0-9_.-].
-const TABLE_ARN = /^arn:[^:]+:dynamodb:[^:]*:[^:]*:table\/([A-Za-z0-9_.-]+)(?:\/.*)?$/;
+/** Every field read for tables at the top level of the body. */
+const TOP_FIELDS = [
+  ...NAME_FIELDS,
+  ...ARN_FIELDS,
+  "RequestItems",
+  "TransactItems",
+  "TableCreationParameters",
+] as const;
 
 type Tables = Set<string> | "unknown" | "bad_request";
 
@@ -115,39 +129,69 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** The table a name-or-ARN field names; "unknown" for an ARN that is not rooted at a table. */
-function tableOf(value: string, arnOnly: boolean): string | "unknown" {
-  if (!arnOnly && !value.startsWith("arn:")) return value;
-  const m = TABLE_ARN.exec(value);
-  return m?.[1] ?? "unknown";
+/**
+ * A key folded for a case-insensitive comparison, the way a Java-style `equalsIgnoreCase` could
+ * match it to an ASCII name: `ſ` (long s) as `s`, dotless `ı` and dotted `İ` as `i` (the Kelvin
+ * sign is folded by toLowerCase, and no field name holds a `k`).
+ */
+function fold(key: string): string {
+  return key
+    .toLowerCase()
+    .replace(/\u017f/g, "s")
+    .replace(/\u0131|i\u0307/g, "i");
+}
+
+/**
+ * Does `holder` have a key that equals one of `fields` case-insensitively but not exactly
+ * (`tableName`, `TABLENAME`)? We read the exact field only; the service might read the other.
+ */
+function hasCaseVariant(holder: Record<string, unknown>, fields: readonly string[]): boolean {
+  const folded = new Map(fields.map((f) => [fold(f), f]));
+  for (const key of Object.keys(holder)) {
+    const field = folded.get(fold(key));
+    if (field !== undefined && field !== key) return true;
+  }
+  return false;
+}
+
+/** The table a name field names; "unknown" for an ARN (its account cannot be checked). */
+function tableOf(value: string): string | "unknown" {
+  return /^arn:/i.test(value) ? "unknown" : value;
 }
 
 /** Every table the request body names, in the fields the DynamoDB API defines for them. */
 function tablesOf(body: Record<string, unknown>): Tables {
+  // Checked first, wherever a field is read: a variant could be read by the service, not by us.
+  if (hasCaseVariant(body, TOP_FIELDS)) return "bad_request";
   const tables = new Set<string>();
-  const add = (value: unknown, arnOnly: boolean): Tables | undefined => {
+  const add = (value: unknown): Tables | undefined => {
     if (typeof value !== "string") return "bad_request";
-    const table = tableOf(value, arnOnly);
+    const table = tableOf(value);
     if (table === "unknown") return "unknown";
     tables.add(table);
     return undefined;
   };
-  const addField = (holder: Record<string, unknown>, field: string, arnOnly: boolean): Tables | undefined =>
-    Object.hasOwn(holder, field) ? add(holder[field], arnOnly) : undefined;
+  /** TableName inside a nested object (a transaction item's action, ImportTable's parameters). */
+  const addNested = (holder: unknown): Tables | undefined => {
+    if (!isObject(holder)) return "bad_request";
+    if (hasCaseVariant(holder, ["TableName"])) return "bad_request";
+    return add(holder.TableName);
+  };
 
   for (const field of NAME_FIELDS) {
-    const problem = addField(body, field, false);
+    if (!Object.hasOwn(body, field)) continue;
+    const problem = add(body[field]);
     if (problem !== undefined) return problem;
   }
   for (const field of ARN_FIELDS) {
-    const problem = addField(body, field, true);
-    if (problem !== undefined) return problem;
+    if (!Object.hasOwn(body, field)) continue;
+    return typeof body[field] === "string" ? "unknown" : "bad_request";
   }
-  // BatchGetItem, BatchWriteItem: keyed by table name or ARN.
+  // BatchGetItem, BatchWriteItem: keyed by table name (or ARN, refused).
   if (Object.hasOwn(body, "RequestItems")) {
     if (!isObject(body.RequestItems)) return "bad_request";
     for (const name of Object.keys(body.RequestItems)) {
-      const problem = add(name, false);
+      const problem = add(name);
       if (problem !== undefined) return problem;
     }
   }
@@ -156,12 +200,11 @@ function tablesOf(body: Record<string, unknown>): Tables {
     if (!Array.isArray(body.TransactItems)) return "bad_request";
     for (const item of body.TransactItems) {
       if (!isObject(item)) return "bad_request";
+      if (hasCaseVariant(item, TRANSACT_KINDS)) return "bad_request";
       let named = false;
       for (const kind of TRANSACT_KINDS) {
         if (!Object.hasOwn(item, kind)) continue;
-        const action = item[kind];
-        if (!isObject(action)) return "bad_request";
-        const problem = add(action.TableName, false);
+        const problem = addNested(item[kind]);
         if (problem !== undefined) return problem;
         named = true;
       }
@@ -170,8 +213,7 @@ function tablesOf(body: Record<string, unknown>): Tables {
   }
   // ImportTable names the table it creates inside its creation parameters.
   if (Object.hasOwn(body, "TableCreationParameters")) {
-    if (!isObject(body.TableCreationParameters)) return "bad_request";
-    const problem = add(body.TableCreationParameters.TableName, false);
+    const problem = addNested(body.TableCreationParameters);
     if (problem !== undefined) return problem;
   }
   return tables;
@@ -180,14 +222,16 @@ function tablesOf(body: Record<string, unknown>): Tables {
 /**
  * May this DynamoDB request pass the route's allow-lists?
  *
- * @param target the `X-Amz-Target` header (`DynamoDB_20120810.GetItem`); the operation is the
- *   part after the last dot. Missing or malformed: `bad_request` whenever a rule is set.
+ * @param target the `X-Amz-Target` header, exactly `DynamoDB_20120810.<Operation>`. Missing or
+ *   anything else (another prefix, more dots): `bad_request` whenever a rule is set.
  * @param body the parsed JSON body; anything but a JSON object is a `bad_request` when a rule is set.
  * @param rules `operations`: the operation must be listed, else `operation`. `tables`: every table
- *   the request names (TableName, GlobalTableName, TargetTableName, SourceTableName, table ARNs,
- *   RequestItems keys, TransactItems, ImportTable's TableCreationParameters) must be listed, else
- *   `table`; PartiQL, operations not known to name their tables only in those fields, and
- *   operations naming no table (except account-wide listings) are refused with `table`.
+ *   the request names (TableName, GlobalTableName, TargetTableName, SourceTableName,
+ *   RequestItems keys, TransactItems, ImportTable's TableCreationParameters) must be listed by
+ *   name, else `table`; a table given as an ARN, PartiQL, operations not known to name their
+ *   tables only in those fields, and operations naming no table (except account-wide listings)
+ *   are refused with `table`. A key that matches one of those fields in another letter case
+ *   (`tableName`) is a `bad_request`.
  */
 export function checkDynamoDbRequest(
   target: string | undefined,

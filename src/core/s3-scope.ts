@@ -9,8 +9,15 @@
 /** How the bucket is named: in the first path segment, or in the host name. */
 export type S3Addressing = "path" | "virtual";
 
-/** Why an S3 request was refused (each becomes a 403, `bad_request` a 400, at the edge). */
-export type S3Refusal = "outside_prefix" | "bucket_operation" | "bad_request";
+/**
+ * Why an S3 request was refused (each becomes a 403, `bad_request` a 400, at the edge):
+ * - `outside_prefix`: a key, listing prefix or copy source outside the caller's prefix;
+ * - `bucket_operation`: a bucket- or service-level request other than a confined listing;
+ * - `operation`: an S3 operation cupbearer does not let through on a confined route (an object
+ *   POST other than multipart create/complete, restore or select);
+ * - `bad_request`: a request the upstream could read differently from us.
+ */
+export type S3Refusal = "outside_prefix" | "bucket_operation" | "operation" | "bad_request";
 
 /** The decision of {@link checkS3Request}. */
 export type S3Decision = { allow: true } | { allow: false; reason: S3Refusal };
@@ -85,6 +92,31 @@ const LIST_PARAMETERS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * The sub-resources that make an object POST one of the operations let through:
+ * CreateMultipartUpload (`uploads`), CompleteMultipartUpload (`uploadId`), RestoreObject
+ * (`restore`) and SelectObjectContent (`select`, with `select-type`). Any other object POST
+ * (`?delete`, a bare POST with a form body…) could act on keys named in a body we do not parse.
+ */
+const OBJECT_POST_OPERATIONS: ReadonlySet<string> = new Set(["uploads", "uploadId", "restore", "select"]);
+
+/** The other parameters an object POST may carry: `x-id` (SDK operation hint), `versionId`, `select-type`. */
+const OBJECT_POST_PARAMETERS: ReadonlySet<string> = new Set(["x-id", "versionId", "select-type"]);
+
+/**
+ * Is this object POST one of {@link OBJECT_POST_OPERATIONS}: exactly one of them, nothing but
+ * {@link OBJECT_POST_PARAMETERS} beside it, and `select-type` exactly when `select`? Names are
+ * exact, as S3 reads them; any other spelling is an unknown parameter, so refused.
+ */
+function isAllowedObjectPost(params: ReadonlyMap<string, string>): boolean {
+  let operations = 0;
+  for (const name of params.keys()) {
+    if (OBJECT_POST_OPERATIONS.has(name)) operations++;
+    else if (!OBJECT_POST_PARAMETERS.has(name)) return false;
+  }
+  return operations === 1 && params.has("select") === params.has("select-type");
+}
+
+/**
  * Query parameters: names decoded ("+" literal, as AWS reads them), values checked for
  * well-formed encoding but kept raw; or a refusal.
  */
@@ -155,6 +187,9 @@ function checkCopySource(copySource: string, prefix: string): S3Refusal | undefi
  *
  * - An object request (any method, any sub-resource but RenameObject, whose source header is not
  *   checked here) is allowed only for a key (percent-decoded) that starts with `prefix`.
+ * - An object POST is allowed only as CreateMultipartUpload (`uploads`), CompleteMultipartUpload
+ *   (`uploadId`), RestoreObject (`restore`) or SelectObjectContent (`select` and `select-type`),
+ *   with no other parameter but `x-id` and `versionId`; any other is an `operation`.
  * - A bucket-level request is allowed only as ListObjects/ListObjectsV2: GET, no parameter but
  *   the listing ones, and exactly one `prefix` parameter inside the caller's prefix. Everything
  *   else at bucket or service level is a `bucket_operation`, including POST on a bucket
@@ -202,6 +237,7 @@ export function checkS3Request(
   // RenameObject names its source in `x-amz-rename-source`, which is not checked here: refused.
   for (const name of params.keys())
     if (name.toLowerCase() === "renameobject") return refuse("outside_prefix");
+  if (req.method.toUpperCase() === "POST" && !isAllowedObjectPost(params)) return refuse("operation");
   // Both readings of "+", as for the other values (canonicalS3Path sends "+" as %2B anyway).
   return insidePrefix(rawKey, prefix) ? ALLOW : refuse("outside_prefix");
 }

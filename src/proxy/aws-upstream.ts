@@ -93,11 +93,19 @@ export interface SignedRequest {
   readonly body: IncomingMessage | Buffer | null;
   readonly errorBody: ErrorBodyFilter;
   readonly credentials: AwsCredentials;
+  /** Gives a held body's bytes back to the budget; call once the answer is done. */
+  readonly release: () => void;
 }
 
-/** Headers the client may not choose on a signed request: cupbearer sets or refuses them. */
+/**
+ * Headers the client may not choose on a signed request (cupbearer sets or refuses them), and
+ * the forwarding headers, which would only tell AWS the client's address.
+ */
 const CLIENT_DROP = new Set([
   "authorization",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
   "cookie",
   "host",
   "content-length",
@@ -111,6 +119,7 @@ const SIGNED = new Set(["content-type", "content-md5"]);
 
 const QUERY_SIGNATURE = /(?:^|[?&])x-amz-(?:signature|credential|algorithm|security-token)=/i;
 const ERROR_BODY_MAX_BYTES = 65_536;
+const BUSY_RETRY_AFTER_SECONDS = 1;
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -151,13 +160,20 @@ async function credentialsFor(target: AwsTarget, caller: AwsCaller): Promise<Aws
     if (!pool.allowGuests) throw new GatewayError("missing_token", "missing");
     result = await pool.provider.getGuest();
   } else {
+    const { claims, subject: sub } = identity;
+    // Identity pools take ID tokens only. Checked here too, since a cache hit never asks Cognito.
+    if (claims.token_use !== undefined && claims.token_use !== "id") {
+      throw new GatewayError("invalid_token", "token_use", "identity pools take ID tokens");
+    }
     const template = target.s3?.keyPrefix;
-    const sub = identity.subject;
+    // A sub that cannot name a folder gets no prefix, before anything is asked of AWS.
+    if (template !== undefined) prefixFor(template, "us-east-1:00000000-0000-0000-0000-000000000000", sub);
     result = await pool.provider.get({
-      issuer: String(identity.claims.iss),
+      issuer: String(claims.iss),
       sub,
       idToken: token,
-      roleArn: chooseRole(identity.claims, pool.byGroup, pool.basicFlowDefault),
+      ...(typeof claims.aud === "string" && { client: claims.aud }),
+      roleArn: chooseRole(claims, pool, pool.flow),
       ...(template !== undefined && {
         sessionPolicy: {
           key: template,
@@ -168,6 +184,15 @@ async function credentialsFor(target: AwsTarget, caller: AwsCaller): Promise<Aws
   }
   if (!result.ok) throw credentialsFailure(result.error);
   return result.credentials;
+}
+
+/** The caller's key prefix; a value that cannot name a folder is nobody's prefix, so no access. */
+function prefixFor(template: string, identityId: string, sub: string): string {
+  try {
+    return resolveKeyPrefix(template, { identityId, sub });
+  } catch (err) {
+    throw new GatewayError("access_denied", "outside_prefix", (err as Error).message);
+  }
 }
 
 /** S3 keyPrefix confinement, decided before anything is signed. */
@@ -181,16 +206,11 @@ function confineS3(
 ): void {
   const template = target.s3?.keyPrefix;
   if (template === undefined) return;
-  let prefix: string;
-  try {
-    prefix = resolveKeyPrefix(template, {
-      identityId: credentials.identityId,
-      sub: caller.identity?.subject ?? "",
-    });
-  } catch (err) {
-    // A subject or identity id that cannot name a folder: nobody's prefix, so no access.
-    throw new GatewayError("access_denied", "outside_prefix", (err as Error).message);
+  // Guests share one identity and have no sub: a per-caller prefix would be everyone's.
+  if (caller.identity === undefined && /\{(sub|identityId)\}/.test(template)) {
+    throw new GatewayError("access_denied", "outside_prefix", "guests have no prefix of their own");
   }
+  const prefix = prefixFor(template, credentials.identityId, caller.identity?.subject ?? "");
   const verdict = checkS3Request(
     {
       method: request.method,
@@ -206,18 +226,68 @@ function confineS3(
   throw new GatewayError("access_denied", verdict.reason);
 }
 
-/** Reads a body of at most `max` bytes; past that, a 413 before any more is read. */
-async function readBounded(req: IncomingMessage, max: number): Promise<Buffer> {
-  const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > max) throw new GatewayError("payload_too_large", "body_too_large");
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw new GatewayError("payload_too_large", "body_too_large");
-    chunks.push(chunk as Buffer);
+/**
+ * Bytes of request bodies held in memory at once, across all requests: each route bounds one
+ * body, this bounds them all, so many concurrent uploads cannot exhaust memory.
+ */
+export class HeldBodyBudget {
+  #held = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  get held(): number {
+    return this.#held;
   }
-  return Buffer.concat(chunks, size);
+
+  /** Takes `bytes` from the budget; false (and nothing taken) when it would run over. */
+  take(bytes: number): boolean {
+    if (this.#held + bytes > this.maxBytes) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.#held -= bytes;
+  }
+}
+
+/**
+ * Reads a body of at most `max` bytes, taking them from the budget; past either, refused before
+ * more is read. On success the caller owns the bytes taken and gives them back.
+ */
+function readBounded(req: IncomingMessage, max: number, budget: HeldBodyBudget): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > max) return Promise.reject(new GatewayError("payload_too_large", "body_too_large"));
+  // Events, not for-await: leaving a for-await loop destroys the request, and with it the socket
+  // the refusal must still be written to.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (err?: GatewayError) => {
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+      if (err === undefined) return resolve(Buffer.concat(chunks, size));
+      budget.give(size);
+      chunks.length = 0;
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      if (size + chunk.length > max) return finish(new GatewayError("payload_too_large", "body_too_large"));
+      if (!budget.take(chunk.length)) {
+        return finish(
+          new GatewayError("unavailable", "busy", "held bodies at their limit", BUSY_RETRY_AFTER_SECONDS),
+        );
+      }
+      size += chunk.length;
+      chunks.push(chunk);
+    };
+    const onEnd = () => finish();
+    // The client went away or broke the framing mid-body.
+    const onError = () => finish(new GatewayError("bad_request", "malformed", "request body not received"));
+    const onClose = () => {
+      if (!req.complete) onError();
+    };
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
+  });
 }
 
 function parseJson(body: Buffer): unknown {
@@ -225,6 +295,32 @@ function parseJson(body: Buffer): unknown {
     return JSON.parse(body.toString("utf8"));
   } catch {
     return undefined;
+  }
+}
+
+/** A body read whole (services other than S3): checked, hashed, and held until released. */
+async function readCheckedBody(
+  target: AwsTarget,
+  req: IncomingMessage,
+  budget: HeldBodyBudget,
+): Promise<{ bytes: Buffer; held: number }> {
+  const bytes = await readBounded(req, target.maxBodyBytes, budget);
+  try {
+    if (target.dynamodb === undefined) return { bytes, held: bytes.length };
+    const parsed = parseJson(bytes);
+    const verdict = checkDynamoDbRequest(headerOf(req, "x-amz-target"), parsed, target.dynamodb);
+    if (!verdict.allow) {
+      if (verdict.reason === "bad_request")
+        throw new GatewayError("bad_request", "malformed", "DynamoDB request");
+      throw new GatewayError("access_denied", verdict.reason);
+    }
+    // What was checked is what is sent: with a key given twice ({"TableName":"A","TableName":"B"})
+    // the parser keeps one and the service might read the other.
+    const sent = parsed === undefined ? bytes : Buffer.from(JSON.stringify(parsed), "utf8");
+    return { bytes: sent, held: bytes.length };
+  } catch (err) {
+    budget.give(bytes.length);
+    throw err;
   }
 }
 
@@ -240,6 +336,7 @@ export async function signRequest(
   caller: AwsCaller,
   request: UnsignedRequest,
   sendContinue: () => void,
+  budget: HeldBodyBudget,
 ): Promise<SignedRequest> {
   refuseClientSigning(req, request.query);
   const credentials = await credentialsFor(target, caller);
@@ -257,27 +354,20 @@ export async function signRequest(
     req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
   let body: IncomingMessage | Buffer | null = null;
   let payloadHash = UNSIGNED_PAYLOAD;
+  let release = () => {};
   if (target.s3 !== undefined) {
     // S3 takes UNSIGNED-PAYLOAD over TLS, so the body streams through, never held.
     if (hasBody) body = req;
   } else {
     if (hasBody && Number(req.headers["content-length"] ?? "0") <= target.maxBodyBytes) sendContinue();
-    let bytes = hasBody ? await readBounded(req, target.maxBodyBytes) : Buffer.alloc(0);
-    if (target.dynamodb !== undefined) {
-      const parsed = parseJson(bytes);
-      const verdict = checkDynamoDbRequest(headerOf(req, "x-amz-target"), parsed, target.dynamodb);
-      if (!verdict.allow) {
-        if (verdict.reason === "bad_request") {
-          throw new GatewayError("bad_request", "malformed", "DynamoDB request");
-        }
-        throw new GatewayError("access_denied", verdict.reason);
-      }
-      // What was checked is what is sent: with a key given twice ({"TableName":"A","TableName":"B"})
-      // the parser keeps one and the service might read the other.
-      if (parsed !== undefined) bytes = Buffer.from(JSON.stringify(parsed), "utf8");
-    }
-    body = bytes;
-    payloadHash = createHash("sha256").update(bytes).digest("hex");
+    const read = await readCheckedBody(target, req, budget);
+    body = read.bytes;
+    payloadHash = createHash("sha256").update(read.bytes).digest("hex");
+    let held = read.held;
+    release = () => {
+      budget.give(held);
+      held = 0;
+    };
   }
 
   const headers: string[] = [];
@@ -317,6 +407,7 @@ export async function signRequest(
     headers,
     body,
     credentials,
+    release,
     errorBody: {
       maxBytes: ERROR_BODY_MAX_BYTES,
       rewrite: (text) => scrubAwsErrorBody(text, [credentials.sessionToken, credentials.accessKeyId]),

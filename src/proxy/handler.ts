@@ -8,7 +8,7 @@ import { evaluate } from "../core/policy.js";
 import { ERRORS, type FailureReason, GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type Metrics, methodLabel } from "../metrics.js";
-import { signRequest } from "./aws-upstream.js";
+import { type HeldBodyBudget, signRequest } from "./aws-upstream.js";
 import {
   abortOnClientClose,
   type ForwardRequest,
@@ -29,6 +29,8 @@ export interface HandlerDeps {
   pools: UpstreamPools;
   metrics: Metrics;
   log: Logger;
+  /** Bytes of request bodies held in memory, across requests (AWS routes that hash bodies). */
+  heldBodies: HeldBodyBudget;
   /** True once shutdown has begun: answers then ask the client to close its connection. */
   draining: () => boolean;
 }
@@ -41,6 +43,7 @@ interface Authorized {
 }
 
 const NO_ROUTE = "none";
+const BODY_REFUSALS = new Set<FailureReason>(["body_too_large", "busy", "malformed"]);
 /** 5xx refusals that still count as auth failures: the request never reached the upstream. */
 const AUTH_OUTAGES = new Set<FailureReason>([
   "jwks_unavailable",
@@ -146,8 +149,6 @@ export function errorResponse(
   const www = challenge(err);
   if (www !== undefined) headers["www-authenticate"] = www;
   if (err.retryAfterSeconds !== undefined) headers["retry-after"] = String(err.retryAfterSeconds);
-  // The body of a refused upload is not read: the connection cannot carry another request.
-  if (err.code === "payload_too_large") headers.connection = "close";
   const body = JSON.stringify({ error: spec.error, message: spec.message, requestId });
   headers["content-length"] = String(Buffer.byteLength(body));
   return { status: spec.status, headers, body };
@@ -204,7 +205,9 @@ export function createRequestHandler(deps: HandlerDeps) {
         return;
       }
       const answer = errorResponse(failure, requestId);
-      if (deps.draining()) answer.headers.connection = "close";
+      // A body refused half-read is not read further: the connection cannot carry another request.
+      const bodyLeft = !req.complete && BODY_REFUSALS.has(failure.reason);
+      if (deps.draining() || bodyLeft) answer.headers.connection = "close";
       res.writeHead(answer.status, answer.headers).end(answer.body);
     };
 
@@ -223,15 +226,16 @@ export function createRequestHandler(deps: HandlerDeps) {
             continued.sent = true;
             res.writeContinue();
           };
-          const send = (request: ForwardRequest) => {
+          const send = (request: ForwardRequest, answered = () => {}) => {
             sendContinue();
             const upstreamStarted = performance.now();
-            return forward(deps.pools.get(route.upstreamOrigin), request, res, () =>
+            return forward(deps.pools.get(route.upstreamOrigin), request, res, () => {
+              answered();
               metrics.upstreamDuration.observe(
                 { route: routeId },
                 (performance.now() - upstreamStarted) / 1000,
-              ),
-            );
+              );
+            });
           };
           const base = { method, timeoutMs: route.timeoutMs, responseHeaders };
           const { aws } = route;
@@ -245,15 +249,28 @@ export function createRequestHandler(deps: HandlerDeps) {
               body: hasBody ? req : null,
             });
           }
-          return signRequest(aws, req, authorized, { method, ...unsigned }, sendContinue).then((signed) => {
+          return signRequest(
+            aws,
+            req,
+            authorized,
+            { method, ...unsigned },
+            sendContinue,
+            deps.heldBodies,
+          ).then((signed) => {
+            // A held body is given back once the upstream answers (it has had it all), or with
+            // the exchange's end, whichever comes first.
+            res.once("close", signed.release);
             metrics.signedRequests.inc({ route: routeId, service: aws.service });
-            return send({
-              ...base,
-              path: signed.path,
-              headers: signed.headers,
-              body: signed.body,
-              errorBody: signed.errorBody,
-            });
+            return send(
+              {
+                ...base,
+                path: signed.path,
+                headers: signed.headers,
+                body: signed.body,
+                errorBody: signed.errorBody,
+              },
+              signed.release,
+            );
           });
         },
         (err: unknown) => {

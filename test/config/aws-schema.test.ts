@@ -771,8 +771,31 @@ t.test("routes with an aws upstream", async (t) => {
         ["routes.0.auth", { mode: "public" }],
       ],
       [
-        "routes[0].upstream.s3.keyPrefix: uses {sub}, which guests do not have: on a public route every request would be refused",
+        "routes[0].upstream.s3.keyPrefix: has a placeholder, but every caller of a public route is a guest, and guests share one identity: use a fixed prefix",
       ],
+    ],
+    [
+      "{identityId} on a public route (guests share one identity id)",
+      [
+        ["identityPools.0.allowGuests", true],
+        ["routes.0.auth", { mode: "public" }],
+      ],
+      [
+        "routes[0].upstream.s3.keyPrefix: has a placeholder, but every caller of a public route is a guest, and guests share one identity: use a fixed prefix",
+      ],
+    ],
+    [
+      "a bucket in the upstream's host with path addressing",
+      [["routes.0.upstream.url", "https://my-bucket.s3.eu-west-1.amazonaws.com"]],
+      ["routes[0].upstream.s3.addressing: must be virtual: the upstream's host names a bucket (bucket.s3.…)"],
+    ],
+    [
+      "a held body larger than limits.maxHeldBodyBytes",
+      [
+        ["limits", { maxHeldBodyBytes: 1_048_576 }],
+        ["routes.1.upstream.aws.maxBodyBytes", 2_000_000],
+      ],
+      ["routes[1].upstream.aws.maxBodyBytes: must not exceed limits.maxHeldBodyBytes"],
     ],
     [
       "a wrong upstream URL is reported once",
@@ -807,9 +830,10 @@ t.test("routes with an aws upstream", async (t) => {
       ],
     ],
     [
-      "a public route confined by {identityId}",
+      "a public route confined to a fixed prefix",
       [
         ["identityPools.0.allowGuests", true],
+        ["routes.0.upstream.s3.keyPrefix", "public/"],
         ["routes.0.auth", { mode: "public" }],
       ],
     ],

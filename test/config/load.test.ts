@@ -62,6 +62,7 @@ t.test("the example config passes and gets every default", async (t) => {
       upstreamConnectTimeoutMs: 5_000,
       maxConnectionsPerUpstream: 256,
       maxClientConnections: 10_000,
+      maxHeldBodyBytes: 268_435_456,
     },
     tokens: {
       clockSkewSeconds: 30,

@@ -31,8 +31,15 @@ t.test("target and body", async (t) => {
     ["body string", target("GetItem"), '{"TableName":"Orders"}', deny("bad_request")],
     ["body undefined", target("GetItem"), undefined, deny("bad_request")],
     ["well-formed", target("GetItem"), { TableName: "Orders" }, allow],
-    // The operation is what follows the last dot; the service prefix is DynamoDB's to judge.
-    ["dotted prefix", "Some.Prefix_1.GetItem", { TableName: "Orders" }, allow],
+    // Exactly DynamoDB_20120810.<Operation>: nothing else is read as an operation.
+    ["dotted prefix", "Some.Prefix_1.GetItem", { TableName: "Orders" }, deny("bad_request")],
+    ["operation hidden in the prefix", "X.DeleteTable.GetItem", { TableName: "Orders" }, deny("bad_request")],
+    ["two operations", "DynamoDB_20120810.DeleteTable.GetItem", { TableName: "Orders" }, deny("bad_request")],
+    ["other version", "DynamoDB_20111205.GetItem", { TableName: "Orders" }, deny("bad_request")],
+    ["prefix in other case", "dynamodb_20120810.GetItem", { TableName: "Orders" }, deny("bad_request")],
+    ["Streams prefix", "DynamoDBStreams_20120810.GetItem", { TableName: "Orders" }, deny("bad_request")],
+    ["leading space", " DynamoDB_20120810.GetItem", { TableName: "Orders" }, deny("bad_request")],
+    ["digit in the operation", "DynamoDB_20120810.GetItem2", { TableName: "Orders" }, deny("bad_request")],
   ];
   for (const [name, tgt, body, expected] of cases) {
     t.strictSame(
@@ -102,18 +109,41 @@ t.test("tables allow-list: every table-bearing shape", async (t) => {
       { TableName: "Orders", Item: { TableName: { S: "Secret" } } },
       allow,
     ],
-    // TableName as an ARN (DynamoDB accepts both).
-    ["TableName ARN", "GetItem", { TableName: arn("table/Orders") }, allow],
+    // TableName as an ARN (DynamoDB accepts both): refused, as its account cannot be checked.
+    ["TableName ARN", "GetItem", { TableName: arn("table/Orders") }, deny("table")],
+    [
+      "TableName ARN in another account",
+      "GetItem",
+      { TableName: "arn:aws:dynamodb:eu-west-1:999999999999:table/Orders" },
+      deny("table"),
+    ],
+    [
+      "TableName ARN, prefix in other case",
+      "GetItem",
+      { TableName: `ARN${arn("table/Orders").slice(3)}` },
+      deny("table"),
+    ],
     ["TableName ARN other", "GetItem", { TableName: arn("table/Secret") }, deny("table")],
     ["TableName ARN not a table", "GetItem", { TableName: arn("global-table/Orders") }, deny("table")],
     ["TableName ARN of another service", "GetItem", { TableName: "arn:aws:s3:::Orders" }, deny("table")],
     ["TableName malformed ARN", "GetItem", { TableName: "arn:Orders" }, deny("table")],
-    // ARN fields.
-    ["TableArn", "ExportTableToPointInTime", { TableArn: arn("table/Orders"), S3Bucket: "b" }, allow],
+    // ARN fields: refused whatever they name (operations naming tables only by ARN included).
+    ["TableArn", "ExportTableToPointInTime", { TableArn: arn("table/Orders"), S3Bucket: "b" }, deny("table")],
     ["TableArn other", "ExportTableToPointInTime", { TableArn: arn("table/Secret") }, deny("table")],
     ["TableArn with a name only", "ExportTableToPointInTime", { TableArn: "Orders" }, deny("table")],
-    ["ResourceArn table", "ListTagsOfResource", { ResourceArn: arn("table/Users") }, allow],
-    ["ResourceArn index", "TagResource", { ResourceArn: arn("table/Orders/index/byDate"), Tags: [] }, allow],
+    ["ResourceArn table", "ListTagsOfResource", { ResourceArn: arn("table/Users") }, deny("table")],
+    [
+      "ResourceArn index",
+      "TagResource",
+      { ResourceArn: arn("table/Orders/index/byDate"), Tags: [] },
+      deny("table"),
+    ],
+    [
+      "ARN field beside a listed name",
+      "GetItem",
+      { TableName: "Orders", ResourceArn: arn("table/Orders") },
+      deny("table"),
+    ],
     [
       "ResourceArn stream",
       "GetResourcePolicy",
@@ -124,14 +154,14 @@ t.test("tables allow-list: every table-bearing shape", async (t) => {
       "ResourceArn other partition",
       "UntagResource",
       { ResourceArn: "arn:aws-cn:dynamodb:cn-north-1:1:table/Orders" },
-      allow,
+      deny("table"),
     ],
     ["ResourceArn not a string", "UntagResource", { ResourceArn: { arn: "x" } }, deny("bad_request")],
     [
       "SourceTableArn",
       "RestoreTableToPointInTime",
       { SourceTableArn: arn("table/Orders"), TargetTableName: "Users" },
-      allow,
+      deny("table"),
     ],
     [
       "SourceTableName",
@@ -151,14 +181,24 @@ t.test("tables allow-list: every table-bearing shape", async (t) => {
       { BackupArn: arn("table/Secret/backup/01489602797149-73d8d5bc"), TargetTableName: "Orders" },
       deny("table"),
     ],
-    ["BackupArn", "DescribeBackup", { BackupArn: arn("table/Orders/backup/01489602797149-73d8d5bc") }, allow],
+    [
+      "BackupArn",
+      "DescribeBackup",
+      { BackupArn: arn("table/Orders/backup/01489602797149-73d8d5bc") },
+      deny("table"),
+    ],
     [
       "ExportArn",
       "DescribeExport",
       { ExportArn: arn("table/Secret/export/01234567890123-a1b2c3d4") },
       deny("table"),
     ],
-    ["ImportArn", "DescribeImport", { ImportArn: arn("table/Orders/import/01234567890123-a1b2c3d4") }, allow],
+    [
+      "ImportArn",
+      "DescribeImport",
+      { ImportArn: arn("table/Orders/import/01234567890123-a1b2c3d4") },
+      deny("table"),
+    ],
     ["GlobalTableName", "DescribeGlobalTable", { GlobalTableName: "Orders" }, allow],
     [
       "GlobalTableName other",
@@ -179,6 +219,12 @@ t.test("tables allow-list: every table-bearing shape", async (t) => {
       "BatchWriteItem ARN key",
       "BatchWriteItem",
       { RequestItems: { [arn("table/Secret")]: [] } },
+      deny("table"),
+    ],
+    [
+      "BatchWriteItem ARN key of a listed name",
+      "BatchWriteItem",
+      { RequestItems: { Orders: [], "arn:aws:dynamodb:eu-west-1:999999999999:table/Users": [] } },
       deny("table"),
     ],
     ["BatchGetItem empty", "BatchGetItem", { RequestItems: {} }, deny("table")],
@@ -218,11 +264,17 @@ t.test("tables allow-list: every table-bearing shape", async (t) => {
         TransactItems: [
           { Put: { TableName: "Orders", Item: {} } },
           { Update: { TableName: "Users", Key: {} } },
-          { Delete: { TableName: arn("table/Orders") } },
+          { Delete: { TableName: "Orders" } },
           { ConditionCheck: { TableName: "Users" } },
         ],
       },
       allow,
+    ],
+    [
+      "TransactWrite ARN of a listed name",
+      "TransactWriteItems",
+      { TransactItems: [{ Put: { TableName: "Orders" } }, { Delete: { TableName: arn("table/Orders") } }] },
+      deny("table"),
     ],
     [
       "TransactWrite Put other",
@@ -328,7 +380,7 @@ t.test("tables allow-list: every table-bearing shape", async (t) => {
     ["ListBackups for a listed table", "ListBackups", { TableName: "Orders" }, allow],
     ["ListBackups for another table", "ListBackups", { TableName: "Secret" }, deny("table")],
     ["ListExports for another table", "ListExports", { TableArn: arn("table/Secret") }, deny("table")],
-    ["ListImports for a listed table", "ListImports", { TableArn: arn("table/Users") }, allow],
+    ["ListImports by ARN, listed name", "ListImports", { TableArn: arn("table/Users") }, deny("table")],
     ["ListContributorInsights other", "ListContributorInsights", { TableName: "Secret" }, deny("table")],
     // Own keys only.
     [
@@ -351,6 +403,83 @@ t.test("tables allow-list: every table-bearing shape", async (t) => {
     allow,
     "empty list, listing",
   );
+});
+
+t.test("tables allow-list: table fields in another letter case", async (t) => {
+  const cases: Array<[name: string, op: string, body: Record<string, unknown>]> = [
+    ["tableName alone", "GetItem", { tableName: "Secret" }],
+    ["tableName beside TableName", "GetItem", { TableName: "Orders", tableName: "Secret" }],
+    ["TABLENAME", "GetItem", { TableName: "Orders", TABLENAME: "Secret" }],
+    ["long s", "GetItem", { TableName: "Orders", "\u017fourceTableName": "Secret" }],
+    ["dotless i", "BatchGetItem", { RequestItems: { Orders: {} }, "request\u0131tems": { Secret: {} } }],
+    [
+      "dotted capital I",
+      "BatchGetItem",
+      { RequestItems: { Orders: {} }, "Request\u0130tems": { Secret: {} } },
+    ],
+    ["globalTableName", "DescribeGlobalTable", { GlobalTableName: "Orders", globalTableName: "Secret" }],
+    [
+      "sourcetablename",
+      "RestoreTableToPointInTime",
+      { TargetTableName: "Orders", sourcetablename: "Secret" },
+    ],
+    ["tableArn", "GetItem", { TableName: "Orders", tableArn: arn("table/Secret") }],
+    ["resourceArn", "GetItem", { TableName: "Orders", resourceARN: arn("table/Secret") }],
+    ["requestItems", "BatchGetItem", { RequestItems: { Orders: {} }, requestItems: { Secret: {} } }],
+    [
+      "transactItems",
+      "TransactWriteItems",
+      {
+        TransactItems: [{ Put: { TableName: "Orders" } }],
+        transactItems: [{ Put: { TableName: "Secret" } }],
+      },
+    ],
+    [
+      "tableCreationParameters",
+      "ImportTable",
+      { TableCreationParameters: { TableName: "Orders" }, tableCreationParameters: { TableName: "Secret" } },
+    ],
+    [
+      "kind in another case",
+      "TransactWriteItems",
+      { TransactItems: [{ Put: { TableName: "Orders" }, put: { TableName: "Secret" } }] },
+    ],
+    [
+      "kind in another case, alone",
+      "TransactWriteItems",
+      { TransactItems: [{ DELETE: { TableName: "Secret" } }] },
+    ],
+    [
+      "tableName in a transaction item",
+      "TransactWriteItems",
+      { TransactItems: [{ Put: { TableName: "Orders", tableName: "Secret" } }] },
+    ],
+    [
+      "tableName in ImportTable's parameters",
+      "ImportTable",
+      { TableCreationParameters: { TableName: "Orders", tablename: "Secret" } },
+    ],
+  ];
+  for (const [name, op, body] of cases) {
+    t.strictSame(checkDynamoDbRequest(target(op), body, TABLES), deny("bad_request"), name);
+  }
+  // Exact names elsewhere are not table fields: attribute values and unrelated keys pass.
+  t.strictSame(
+    checkDynamoDbRequest(
+      target("PutItem"),
+      { TableName: "Orders", Item: { tableName: { S: "Secret" } } },
+      TABLES,
+    ),
+    allow,
+    "nested attribute",
+  );
+  t.strictSame(
+    checkDynamoDbRequest(target("GetItem"), { TableName: "Orders", TableNames: "x" }, TABLES),
+    allow,
+    "a longer key",
+  );
+  // Without a tables rule, bodies are not read for tables.
+  t.strictSame(checkDynamoDbRequest(target("GetItem"), { tableName: "Secret" }, OPERATIONS), allow);
 });
 
 t.test("operations that name a table, by operation", async (t) => {
@@ -388,10 +517,20 @@ t.test("operations that name a table, by operation", async (t) => {
   for (const op of ["CreateGlobalTable", "DescribeGlobalTableSettings", "UpdateGlobalTableSettings"]) {
     t.strictSame(checkDynamoDbRequest(target(op), { GlobalTableName: "Users" }, TABLES), allow, op);
   }
-  for (const op of ["DeleteBackup", "DeleteResourcePolicy", "PutResourcePolicy"]) {
-    const field = op === "DeleteBackup" ? "BackupArn" : "ResourceArn";
-    const resource = op === "DeleteBackup" ? "table/Orders/backup/1" : "table/Orders";
-    t.strictSame(checkDynamoDbRequest(target(op), { [field]: arn(resource) }, TABLES), allow, op);
+  // Operations that name their table by ARN only: refused under a tables allow-list.
+  const byArn: Array<[op: string, field: string, resource: string]> = [
+    ["DeleteBackup", "BackupArn", "table/Orders/backup/1"],
+    ["DeleteResourcePolicy", "ResourceArn", "table/Orders"],
+    ["PutResourcePolicy", "ResourceArn", "table/Orders"],
+    ["GetResourcePolicy", "ResourceArn", "table/Orders"],
+    ["TagResource", "ResourceArn", "table/Orders"],
+    ["UntagResource", "ResourceArn", "table/Orders"],
+    ["ListTagsOfResource", "ResourceArn", "table/Orders"],
+    ["ExportTableToPointInTime", "TableArn", "table/Orders"],
+    ["DescribeExport", "ExportArn", "table/Orders/export/1"],
+  ];
+  for (const [op, field, resource] of byArn) {
+    t.strictSame(checkDynamoDbRequest(target(op), { [field]: arn(resource) }, TABLES), deny("table"), op);
   }
 });
 

@@ -140,6 +140,50 @@ t.test("checkS3Request: object requests, both addressing styles", async (t) => {
   }
 });
 
+t.test("checkS3Request: object POST only as multipart, restore or select", async (t) => {
+  const cases: Array<[name: string, query: string, expected: object]> = [
+    ["CreateMultipartUpload", "uploads", allow],
+    ["CreateMultipartUpload, SDK form", "uploads=&x-id=CreateMultipartUpload", allow],
+    ["CompleteMultipartUpload", "uploadId=u", allow],
+    ["CompleteMultipartUpload, SDK form", "x-id=CompleteMultipartUpload&uploadId=u", allow],
+    ["RestoreObject", "restore", allow],
+    ["RestoreObject of a version", "restore&versionId=v&x-id=RestoreObject", allow],
+    ["SelectObjectContent", "select&select-type=2", allow],
+    ["SelectObjectContent, SDK form", "select&select-type=2&x-id=SelectObjectContent", allow],
+    // Anything else could act on keys named in the body.
+    ["bare POST (form body)", "", deny("operation")],
+    ["DeleteObjects on an object key", "delete", deny("operation")],
+    ["delete beside an allowed one", "uploads&delete", deny("operation")],
+    ["two operations", "uploads&uploadId=u", deny("operation")],
+    ["select without select-type", "select", deny("operation")],
+    ["select-type alone", "select-type=2", deny("operation")],
+    ["select-type on another operation", "restore&select-type=2", deny("operation")],
+    ["other sub-resource", "uploads&acl", deny("operation")],
+    ["names are exact", "Uploads", deny("operation")],
+    ["x-id alone", "x-id=CreateMultipartUpload", deny("operation")],
+    ["versionId alone", "versionId=v", deny("operation")],
+    ["tagging", "tagging", deny("operation")],
+  ];
+  for (const [name, query, expected] of cases) {
+    const req = { method: "POST", path: "/private/abc/x", query };
+    t.strictSame(check({ ...req, path: `/b${req.path}` }, P, "path"), expected, `path-style: ${name}`);
+    t.strictSame(check(req, P, "virtual"), expected, `virtual: ${name}`);
+  }
+  t.strictSame(
+    check({ method: "post", path: "/private/abc/x", query: "delete" }, P, "virtual"),
+    deny("operation"),
+    "method in other case",
+  );
+  // The same queries on other methods are judged by the key alone, as before.
+  t.strictSame(check({ method: "PUT", path: "/private/abc/x" }, P, "virtual"), allow, "PUT, no query");
+  t.strictSame(check({ method: "DELETE", path: "/private/abc/x", query: "uploadId=u" }, P, "virtual"), allow);
+  // Outside the prefix, allowed POSTs are refused too.
+  t.strictSame(
+    check({ method: "POST", path: "/private/xyz/x", query: "uploads" }, P, "virtual"),
+    deny("outside_prefix"),
+  );
+});
+
 t.test("checkS3Request: bucket and service level", async (t) => {
   const cases: Array<[name: string, req: Req, addressing: S3Addressing, expected: object]> = [
     ["service level (ListBuckets)", { path: "/" }, "path", deny("bucket_operation")],

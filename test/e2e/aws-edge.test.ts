@@ -4,6 +4,8 @@
  * and an upstream that records what it got and checks the signature with the AWS SDK's own
  * signer. The emulator-backed suites (aws-moto, aws-s3rver) prove the same against real checks.
  */
+
+import { request } from "node:http";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
 import t, { type Test } from "tap";
@@ -101,6 +103,7 @@ async function startWorld(t: Test): Promise<World> {
   const up = await startUpstream();
   const identity = await startFakeIdentityService(identityAnswer);
   const yaml = (poolExtra = "") => `
+limits: { maxHeldBodyBytes: 1048576 }
 issuers:
   - { id: test, issuer: "${issuer.issuer}", jwksUri: "${issuer.jwksUri}", clientIds: [test-client] }
 identityPools:
@@ -133,7 +136,7 @@ routes:
       url: "${up.url}"
       aws: { service: dynamodb, region: us-east-1, identityPool: main, maxBodyBytes: 2048 }
       dynamodb: { tables: [Orders], operations: [GetItem, PutItem, Query] }
-    auth: { mode: required, tokenUse: id }
+    auth: { mode: required }
   - id: virtual
     match: { pathPrefix: /v }
     stripPrefix: true
@@ -141,6 +144,12 @@ routes:
       url: "${up.url}"
       aws: { service: s3, region: us-east-1, identityPool: main }
       s3: { keyPrefix: "private/{identityId}/", addressing: virtual }
+    auth: { mode: optional, tokenUse: id }
+  - id: json
+    match: { pathPrefix: /json }
+    upstream:
+      url: "${up.url}"
+      aws: { service: execute-api, region: us-east-1, identityPool: main, maxBodyBytes: 1048576 }
     auth: { mode: required, tokenUse: id }
   - id: api
     match: { pathPrefix: /api }
@@ -248,6 +257,8 @@ t.test("AWS routes", async (t) => {
     t.match(w.up.requests[1]?.url, /^\/\?list-type=2&prefix=/);
     const outside = await fetch(`${w.app.url}/v/private/other/k`, { headers: bearer() });
     t.equal(outside.status, 403);
+    const guest = await fetch(`${w.app.url}/v/private/${GUEST_IDENTITY}/k`);
+    t.equal(guest.status, 403, "guests share one identity, so they get no per-caller prefix");
     t.equal(w.up.requests.length, 2);
   });
 
@@ -285,6 +296,53 @@ t.test("AWS routes", async (t) => {
     t.equal(w.identity.requests.length, exchanged + 2, "changed pool: a fresh exchange");
     t.equal(await reload(), true, "back to the original settings");
   });
+
+  t.test("an access token is refused on an AWS route even where the route takes any token", async (t) => {
+    const res = await fetch(`${w.app.url}/dynamo`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${w.issuer.token({ sub: "access-user" })}`,
+        "x-amz-target": "DynamoDB_20120810.GetItem",
+      },
+      body: JSON.stringify({ TableName: "Orders", Key: {} }),
+    });
+    t.equal(res.status, 401);
+    t.equal(w.up.requests.length, 0);
+  });
+
+  t.test(
+    "bodies held at once stay within limits.maxHeldBodyBytes: past it, 503 and Retry-After",
+    async (t) => {
+      const half = 600 * 1024;
+      // The first upload sends 600 KiB of its declared 1 MiB and waits: its bytes are held.
+      const first = request(`${w.app.url}/json/x`, {
+        method: "POST",
+        headers: { ...bearer(), "content-length": String(1024 * 1024) },
+      });
+      const firstAnswer = new Promise<number>((resolve) =>
+        first.on("response", (r) => resolve(r.statusCode ?? 0)),
+      );
+      first.on("error", () => {});
+      first.write(Buffer.alloc(half, 1));
+      await new Promise((r) => setTimeout(r, 300));
+      const second = await fetch(`${w.app.url}/json/y`, {
+        method: "POST",
+        headers: bearer(),
+        body: Buffer.alloc(half, 2),
+      });
+      t.equal(second.status, 503, "the second would take the total past the budget");
+      t.equal(second.headers.get("retry-after"), "1");
+      first.end(Buffer.alloc(1024 * 1024 - half, 1));
+      t.equal(await firstAnswer, 200, "the first completes");
+      const third = await fetch(`${w.app.url}/json/z`, {
+        method: "POST",
+        headers: bearer(),
+        body: Buffer.alloc(half, 3),
+      });
+      t.equal(third.status, 200, "the budget was given back");
+      t.equal(w.up.requests.length, 2);
+    },
+  );
 
   t.test("client signing schemes that would fight cupbearer's are refused with 400", async (t) => {
     const base = `${w.app.url}/files/private/${USER_IDENTITY}/k`;
