@@ -5,6 +5,7 @@
 //   GET /.well-known/jwks.json               the public key as a JWKS
 //   GET /.well-known/openid-configuration    minimal discovery document
 //   GET /token                               one fresh RS256 access token (text/plain)
+//   GET /token?use=id                        one fresh RS256 ID token (for the AWS route)
 //   GET /mint?count=N                        N unique tokens, one per line, streamed
 // Issuer URL is http://127.0.0.1:PORT, so `iss` matches what cupbearer is configured with.
 import { generateKeyPairSync, type KeyObject, randomUUID, sign } from "node:crypto";
@@ -36,24 +37,19 @@ const discovery = JSON.stringify({
 // The header never changes: encode it once.
 const encodedHeader = Buffer.from(JSON.stringify({ alg: "RS256", kid, typ: "JWT" })).toString("base64url");
 
-function signingInput(): string {
+function signingInput(use: "access" | "id" = "access"): string {
   const iat = Math.floor(Date.now() / 1000);
-  const payload = {
-    iss: issuer,
-    sub: BENCH_SUB,
-    client_id: BENCH_CLIENT_ID,
-    token_use: "access",
-    scope: BENCH_SCOPE,
-    exp: iat + 3600,
-    iat,
-    jti: randomUUID(),
-  };
+  const claims =
+    use === "access"
+      ? { client_id: BENCH_CLIENT_ID, token_use: "access", scope: BENCH_SCOPE }
+      : { aud: BENCH_CLIENT_ID, token_use: "id" };
+  const payload = { iss: issuer, sub: BENCH_SUB, ...claims, exp: iat + 3600, iat, jti: randomUUID() };
   return `${encodedHeader}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
 }
 
 // RSA keys sign with RSASSA-PKCS1-v1_5 by default, which with SHA-256 is exactly RS256.
-function mintSync(key: KeyObject): string {
-  const input = signingInput();
+function mintSync(key: KeyObject, use: "access" | "id" = "access"): string {
+  const input = signingInput(use);
   return `${input}.${sign("sha256", Buffer.from(input), key).toString("base64url")}`;
 }
 
@@ -112,7 +108,7 @@ const server = createServer((req, res) => {
       return;
     case "/token":
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
-      res.end(mintSync(privateKey));
+      res.end(mintSync(privateKey, url.searchParams.get("use") === "id" ? "id" : "access"));
       return;
     case "/mint": {
       const count = Number(url.searchParams.get("count"));

@@ -2,9 +2,12 @@
 //
 // Starts, each as its own child process on a free 127.0.0.1 port: the bench upstream, the minimal
 // undici passthrough, nginx (if installed), the bench issuer and cupbearer (if dist/src/cli.js
-// exists). Then measures, one after the other, with wrk (or autocannon when wrk is missing):
+// exists); in this process, a Cognito Identity stand-in for cupbearer's AWS route (asked once per
+// run). Then measures, one after the other, with wrk (or autocannon when wrk is missing):
 //   1 upstream direct   2 passthrough   3 nginx   4 cupbearer /public
 //   5 cupbearer /api, one token (cache hit)   6 cupbearer /api, a new unique token per request
+//   7 cupbearer S3-style GET on a plain route, one token (the unsigned baseline of 8)
+//   8 the same GET on an AWS route: identity-pool credentials (cached), SigV4-signed
 // and prints a table plus the target checks (PASS/FAIL; the exit code stays 0 for those).
 //
 // Environment:
@@ -40,7 +43,20 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import type { LoadgenJob, LoadgenOutput } from "./autocannon-loadgen.js";
-import { BENCH_CLIENT_ID, BENCH_SCOPE, UPSTREAM_COUNT_PATH } from "./shared.js";
+import {
+  BENCH_ACCESS_KEY_ID,
+  BENCH_IDENTITY_POOL_ID,
+  type IdentityService,
+  startIdentityService,
+} from "./aws-identity.js";
+import {
+  BENCH_CLIENT_ID,
+  BENCH_SCOPE,
+  BENCH_SUB,
+  UPSTREAM_COUNT_PATH,
+  UPSTREAM_LAST_PATH,
+  type UpstreamLastRequest,
+} from "./shared.js";
 
 // ---------------------------------------------------------------------------------------------
 // Settings and environment
@@ -143,6 +159,8 @@ interface Proc {
 
 const procs: Proc[] = [];
 let tmp: string | undefined;
+/** In-process identity pool stand-in, closed by cleanup(). */
+let identityService: IdentityService | undefined;
 
 function alive(p: Proc): boolean {
   return p.child.exitCode === null && p.child.signalCode === null;
@@ -223,6 +241,8 @@ function cleanup(): Promise<void> {
     const deadline = Date.now() + 3000;
     while (procs.some(alive) && Date.now() < deadline) await sleep(50);
     for (const p of procs) signalProc(p, "SIGKILL");
+    await identityService?.close();
+    identityService = undefined;
     if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
     tmp = undefined;
   })();
@@ -304,6 +324,11 @@ async function waitHttp(p: Proc, url: string, timeoutMs: number, wanted?: number
 async function upstreamCount(upstreamPort: number): Promise<number> {
   const { body } = await httpGet(`http://127.0.0.1:${upstreamPort}${UPSTREAM_COUNT_PATH}`);
   return (JSON.parse(body) as { served: number }).served;
+}
+
+async function upstreamLast(upstreamPort: number): Promise<UpstreamLastRequest> {
+  const { body } = await httpGet(`http://127.0.0.1:${upstreamPort}${UPSTREAM_LAST_PATH}`);
+  return JSON.parse(body) as UpstreamLastRequest;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,7 +495,15 @@ async function runLoad(target: Target, durationS: number): Promise<LoadResult> {
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
-type Key = "direct" | "passthrough" | "nginx" | "public" | "cacheHit" | "newToken";
+type Key =
+  | "direct"
+  | "passthrough"
+  | "nginx"
+  | "public"
+  | "cacheHit"
+  | "newToken"
+  | "s3Unsigned"
+  | "s3Signed";
 
 interface Scenario {
   key: Key;
@@ -620,8 +653,9 @@ function printChecks(scenarios: Scenario[]): void {
     a: Key,
     b: Key,
     metric: "rps" | "p99",
-    op: ">=" | "<=",
-    factor: number,
+    /** "info": print the ratio, no target. */
+    op: ">=" | "<=" | "info",
+    factor = 1,
   ): void => {
     const sa = by(a);
     const sb = by(b);
@@ -641,7 +675,7 @@ function printChecks(scenarios: Scenario[]): void {
     } else {
       const ratio = pick(sa.result) / pick(sb.result);
       const pass = op === ">=" ? ratio >= factor : ratio <= factor;
-      verdict = pass ? "PASS" : "FAIL";
+      verdict = op === "info" ? "INFO" : pass ? "PASS" : "FAIL";
       // Three decimals: a 0.696x must not read as the 0.70x it fails against.
       detail = `${fmt(sa.result)} vs ${fmt(sb.result)} = ${ratio.toFixed(3)}x`;
     }
@@ -652,6 +686,9 @@ function printChecks(scenarios: Scenario[]): void {
   check("cache-hit req/s >= 0.35x nginx", "cacheHit", "nginx", "rps", ">=", 0.35);
   check("new-token req/s >= 0.7x cache-hit", "newToken", "cacheHit", "rps", ">=", 0.7);
   check("cache-hit p99 <= 1.5x passthrough p99", "cacheHit", "passthrough", "p99", "<=", 1.5);
+  // Signing costs at most 15% of the same route's throughput without it.
+  check("S3 signed req/s >= 0.85x unsigned", "s3Signed", "s3Unsigned", "rps", ">=", 0.85);
+  check("S3 signed p99 vs unsigned p99", "s3Signed", "s3Unsigned", "p99", "info");
 }
 
 function cpuModel(): string {
@@ -737,7 +774,20 @@ http {
 `;
 }
 
-function cupbearerConfig(p: { port: number; admin: number; issuer: number; upstream: number }): string {
+/** Object key of the S3 scenarios, inside the signed route's `private/{sub}/` prefix. */
+const S3_UPSTREAM_PATH = `/bucket/private/${BENCH_SUB}/x`;
+const S3_UNSIGNED_PATH = `/s3plain${S3_UPSTREAM_PATH}`;
+const S3_SIGNED_PATH = `/s3${S3_UPSTREAM_PATH}`;
+
+function cupbearerConfig(p: {
+  port: number;
+  admin: number;
+  issuer: number;
+  upstream: number;
+  identity: string;
+}): string {
+  // The S3 routes take an ID token of the bench issuer (identity pools take ID tokens); the
+  // stand-in pool checks no token.
   return `listen: { host: 127.0.0.1, port: ${p.port} }
 admin: { host: 127.0.0.1, port: ${p.admin} }
 log: { level: warn }
@@ -755,6 +805,24 @@ routes:
     match: { pathPrefix: /api }
     upstream: http://127.0.0.1:${p.upstream}
     auth: { mode: required, tokenUse: access, scopes: [${BENCH_SCOPE}] }
+  - id: s3plain
+    match: { pathPrefix: /s3plain }
+    stripPrefix: true
+    upstream: http://127.0.0.1:${p.upstream}
+    auth: { mode: required }
+  - id: s3
+    match: { pathPrefix: /s3 }
+    stripPrefix: true
+    upstream:
+      url: http://127.0.0.1:${p.upstream}
+      aws: { service: s3, region: us-east-1, identityPool: bench }
+      s3: { keyPrefix: "private/{sub}/" }
+    auth: { mode: required, tokenUse: id }
+identityPools:
+  - id: bench
+    identityPoolId: "${BENCH_IDENTITY_POOL_ID}"
+    region: us-east-1
+    endpoint: ${p.identity}
 `;
 }
 
@@ -816,12 +884,91 @@ async function cupbearerPreflight(base: string, token: string): Promise<string[]
   return problems;
 }
 
+/**
+ * Proof that the S3 scenarios measure what they claim: both routes check tokens, the signed one
+ * confines keys and its requests reach the upstream SigV4-signed with the pool's credentials, the
+ * unsigned one's do not, and the identity pool is asked once (then cached).
+ */
+async function s3Preflight(
+  base: string,
+  upstreamPort: number,
+  token: string,
+  identity: IdentityService,
+): Promise<{ unsigned: string[]; signed: string[] }> {
+  const bearer = { authorization: `Bearer ${token}` };
+  const is2xx = (s: number) => s >= 200 && s < 300;
+  const request = async (
+    problems: string[],
+    what: string,
+    path: string,
+    want: (s: number) => boolean,
+    headers: Record<string, string> = {},
+  ): Promise<boolean> => {
+    try {
+      const { status } = await httpGet(`${base}${path}`, headers);
+      if (want(status)) return true;
+      problems.push(`${what} answered ${status}`);
+    } catch (err) {
+      problems.push(`${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return false;
+  };
+  const arrived = async (problems: string[], what: string): Promise<UpstreamLastRequest> => {
+    const last = await upstreamLast(upstreamPort);
+    if (last.url !== S3_UPSTREAM_PATH) problems.push(`${what} reached the upstream as ${last.url}`);
+    return last;
+  };
+
+  const unsigned: string[] = [];
+  await request(unsigned, "unsigned S3 route without a token", S3_UNSIGNED_PATH, (s) => s === 401);
+  if (await request(unsigned, "unsigned S3 route with a token", S3_UNSIGNED_PATH, is2xx, bearer)) {
+    const last = await arrived(unsigned, "unsigned S3 GET");
+    if (last.authScheme === "AWS4-HMAC-SHA256") unsigned.push("unsigned S3 GET arrived SigV4-signed");
+  }
+
+  const signed: string[] = [];
+  await request(signed, "signed S3 route without a token", S3_SIGNED_PATH, (s) => s === 401);
+  if (await request(signed, "signed S3 route with a token", S3_SIGNED_PATH, is2xx, bearer)) {
+    const last = await arrived(signed, "signed S3 GET");
+    const scope = /^([^/]+)\/\d{8}\/us-east-1\/s3\/aws4_request$/.exec(last.credential ?? "");
+    if (last.authScheme !== "AWS4-HMAC-SHA256") {
+      signed.push(`signed S3 GET arrived with authorization scheme ${last.authScheme ?? "(none)"}`);
+    } else if (scope?.[1] !== BENCH_ACCESS_KEY_ID) {
+      signed.push(`signed S3 GET has credential scope ${last.credential ?? "(none)"}, not the pool's`);
+    }
+    if (!last.hasSecurityToken) signed.push("signed S3 GET arrived without x-amz-security-token");
+    if (last.contentSha256 !== "UNSIGNED-PAYLOAD") {
+      signed.push(`signed S3 GET has x-amz-content-sha256 ${last.contentSha256 ?? "(none)"}`);
+    }
+  }
+  // Confinement runs before signing: a key outside the caller's prefix never reaches the upstream.
+  const before = await upstreamCount(upstreamPort);
+  await request(
+    signed,
+    "signed S3 route outside the key prefix",
+    "/s3/bucket/private/someone-else/x",
+    (s) => s === 403,
+    bearer,
+  );
+  if ((await upstreamCount(upstreamPort)) !== before)
+    signed.push("a key outside the prefix reached the upstream");
+  // A second request must come from the credentials cache.
+  await request(signed, "second signed S3 GET", S3_SIGNED_PATH, is2xx, bearer);
+  const calls = identity.counts();
+  if (calls.GetId !== 1 || calls.GetCredentialsForIdentity !== 1) {
+    signed.push(`identity pool calls after two requests: ${JSON.stringify(calls)} (want one of each)`);
+  }
+  return { unsigned, signed };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   printMachine();
   tmp = mkdtempSync(join(tmpdir(), "cupbearer-bench-"));
   const [upstreamPort, passPort, nginxPort, issuerPort, cbPort, cbAdminPort] = await freePorts(6);
+  identityService = await startIdentityService();
+  const identity = identityService;
   if (
     upstreamPort === undefined ||
     passPort === undefined ||
@@ -883,7 +1030,13 @@ async function main(): Promise<void> {
     const config = join(tmp, "cupbearer.yaml");
     writeFileSync(
       config,
-      cupbearerConfig({ port: cbPort, admin: cbAdminPort, issuer: issuerPort, upstream: upstreamPort }),
+      cupbearerConfig({
+        port: cbPort,
+        admin: cbAdminPort,
+        issuer: issuerPort,
+        upstream: upstreamPort,
+        identity: identity.endpoint,
+      }),
     );
     // BENCH_PROFILE=DIR writes a V8 CPU profile of cupbearer there when it exits.
     const profile = process.env.BENCH_PROFILE
@@ -916,21 +1069,38 @@ async function main(): Promise<void> {
   const pub = scenario("public", "cupbearer /public", `${cbBase}/public/x`);
   const cacheHit = scenario("cacheHit", "cupbearer /api cache hit");
   const newToken = scenario("newToken", "cupbearer /api new token");
-  const scenarios = [direct, passthrough, nginxScenario, pub, cacheHit, newToken];
+  const s3Unsigned = scenario("s3Unsigned", "cupbearer S3 GET, unsigned");
+  const s3Signed = scenario("s3Signed", "cupbearer S3 GET, signed");
+  const scenarios = [direct, passthrough, nginxScenario, pub, cacheHit, newToken, s3Unsigned, s3Signed];
   if (nginx === undefined) nginxScenario.skipped = nginxDown ?? "nginx not installed";
 
   if (cupbearerDown !== undefined) {
-    for (const s of [pub, cacheHit, newToken]) s.skipped = cupbearerDown;
+    for (const s of [pub, cacheHit, newToken, s3Unsigned, s3Signed]) s.skipped = cupbearerDown;
   } else {
     const token = (await httpGet(`http://127.0.0.1:${issuerPort}/token`)).body;
-    cacheHit.target = { url: `${cbBase}/api/x`, headers: { authorization: `Bearer ${token}` } };
+    const bearer = { authorization: `Bearer ${token}` };
+    cacheHit.target = { url: `${cbBase}/api/x`, headers: bearer };
     const preflight = await cupbearerPreflight(cbBase, token);
     if (preflight.length > 0) {
       process.stdout.write(`  cupbearer preflight problems: ${preflight.join("; ")}\n`);
       cacheHit.blocked = preflight.join("; ");
       newToken.blocked = cacheHit.blocked;
     }
+    // Identity pools take ID tokens: the AWS route refuses access tokens.
+    const idToken = (await httpGet(`http://127.0.0.1:${issuerPort}/token?use=id`)).body;
+    const idBearer = { authorization: `Bearer ${idToken}` };
+    s3Unsigned.target = { url: `${cbBase}${S3_UNSIGNED_PATH}`, headers: idBearer };
+    s3Signed.target = { url: `${cbBase}${S3_SIGNED_PATH}`, headers: idBearer };
+    const s3 = await s3Preflight(cbBase, upstreamPort, idToken, identity);
+    // The pair only means something together: a problem with either blocks both.
+    const s3Problems = [...s3.unsigned, ...s3.signed];
+    if (s3Problems.length > 0) {
+      process.stdout.write(`  cupbearer S3 preflight problems: ${s3Problems.join("; ")}\n`);
+      s3Unsigned.blocked = s3Problems.join("; ");
+      s3Signed.blocked = s3Unsigned.blocked;
+    }
   }
+  const identityStarted = Date.now();
 
   process.stdout.write(`\nMeasuring${ROUNDS > 1 ? ` (${ROUNDS} rounds, median reported)` : ""}\n`);
   for (let round = 1; round <= ROUNDS; round++) {
@@ -947,6 +1117,15 @@ async function main(): Promise<void> {
         s.target = { url: `${cbBase}/api/x`, tokenFile: file };
       }
       await measure(s, upstreamPort, round);
+    }
+  }
+  // Credentials last an hour and are refreshed a minute ahead: more calls than that means the
+  // signed scenario did not measure the cached path.
+  if (s3Signed.runs.length > 0) {
+    const calls = identity.counts();
+    const allowed = 1 + Math.floor((Date.now() - identityStarted) / (55 * 60_000));
+    if ((calls.GetId ?? 0) > 1 || (calls.GetCredentialsForIdentity ?? 0) > allowed) {
+      s3Signed.problems.push(`identity pool asked ${JSON.stringify(calls)}: credentials not cached`);
     }
   }
   for (const s of scenarios) {

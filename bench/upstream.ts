@@ -3,8 +3,10 @@
 //
 // It also counts the requests it served, readable at GET /__bench/count (not counted itself), so the
 // orchestrator can check that every 2xx a proxy returned really went through to the upstream.
-import { createServer } from "node:http";
-import { UPSTREAM_COUNT_PATH } from "./shared.js";
+// GET /__bench/last describes the last request served (no signature check: that's the tests' job),
+// so the orchestrator can prove a signed route's requests arrive SigV4-signed and the others don't.
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import { UPSTREAM_COUNT_PATH, UPSTREAM_LAST_PATH, type UpstreamLastRequest } from "./shared.js";
 
 const BODY = Buffer.from(JSON.stringify({ ok: true, service: "bench-upstream" }));
 
@@ -15,6 +17,24 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
 }
 
 let served = 0;
+// Kept by reference (two assignments per request); described only when asked.
+let lastMethod = "";
+let lastUrl = "";
+let lastHeaders: IncomingHttpHeaders = {};
+
+function describeLast(): UpstreamLastRequest {
+  const auth = lastHeaders.authorization;
+  const sha = lastHeaders["x-amz-content-sha256"];
+  return {
+    method: lastMethod,
+    url: lastUrl,
+    authScheme: auth === undefined ? null : (auth.split(" ")[0] ?? ""),
+    credential: auth === undefined ? null : (/Credential=([^,\s]+)/.exec(auth)?.[1] ?? null),
+    signedHeaders: auth === undefined ? null : (/SignedHeaders=([^,\s]+)/.exec(auth)?.[1] ?? null),
+    hasSecurityToken: lastHeaders["x-amz-security-token"] !== undefined,
+    contentSha256: typeof sha === "string" ? sha : null,
+  };
+}
 
 const server = createServer((req, res) => {
   if (req.url === UPSTREAM_COUNT_PATH) {
@@ -22,7 +42,15 @@ const server = createServer((req, res) => {
     res.end(JSON.stringify({ served }));
     return;
   }
+  if (req.url === UPSTREAM_LAST_PATH) {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(describeLast()));
+    return;
+  }
   served++;
+  lastMethod = req.method ?? "";
+  lastUrl = req.url ?? "";
+  lastHeaders = req.headers;
   // Drain any request body so the keep-alive connection stays usable.
   req.resume();
   res.writeHead(200, { "content-type": "application/json", "content-length": BODY.length });

@@ -77,6 +77,13 @@ export class IdentityPools {
   #build(config: IdentityPoolConfig): Entry {
     const { metrics } = this;
     const labels = { pool: config.id, flow: config.flow };
+    // Bound once: a hit is counted on every signed request, and labels() hashes its arguments.
+    const bind = (counter: Metrics["credentialCacheHits"]) => ({
+      identity: counter.labels({ pool: config.id, cache: "identity" }),
+      credentials: counter.labels({ pool: config.id, cache: "credentials" }),
+    });
+    const hits = bind(metrics.credentialCacheHits);
+    const misses = bind(metrics.credentialCacheMisses);
     const clientConfig = {
       region: config.region,
       maxAttempts: SDK_MAX_ATTEMPTS,
@@ -99,8 +106,8 @@ export class IdentityPools {
           metrics.credentialExchanges.inc({ ...labels, result });
           metrics.credentialExchangeDuration.observe(labels, seconds);
         },
-        onCacheHit: (cache) => metrics.credentialCacheHits.inc({ pool: config.id, cache }),
-        onCacheMiss: (cache) => metrics.credentialCacheMisses.inc({ pool: config.id, cache }),
+        onCacheHit: (cache) => hits[cache].inc(),
+        onCacheMiss: (cache) => misses[cache].inc(),
       },
     });
     return {

@@ -8,7 +8,7 @@
  * Everything here is a pure function except the bounded signing-key cache owned by each signer.
  * No clock: the caller passes `now`. node:crypto only.
  */
-import { createHash, createHmac } from "node:crypto";
+import { createHash, createHmac, hash } from "node:crypto";
 
 /** The literal payload hash telling the service the body is not signed (S3 and a few others). */
 export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
@@ -289,7 +289,7 @@ export function credentialScope(dateStamp: string, region: string, service: stri
 
 /** The SigV4 string to sign: algorithm, request date, credential scope, hex SHA-256 of the canonical request. */
 export function stringToSign(amzDate: string, scope: string, canonical: string): string {
-  return `${ALGORITHM}\n${amzDate}\n${scope}\n${createHash("sha256").update(canonical, "utf8").digest("hex")}`;
+  return `${ALGORITHM}\n${amzDate}\n${scope}\n${hash("sha256", canonical, "hex")}`;
 }
 
 /** `now` as the SigV4 basic ISO 8601 timestamp `yyyymmddThhmmssZ` (UTC). */
@@ -358,6 +358,10 @@ export function headersToSign(
 class KeyCache {
   readonly #limit: number;
   readonly #keys = new Map<string, Buffer>();
+  // The fast path: temporary credentials are one object reused for every request of a caller,
+  // so the key of its latest day is found without hashing the secret for the lookup. Credentials
+  // objects are taken as immutable (AwsCredentials is readonly), as the provider hands them out.
+  readonly #byCredentials = new WeakMap<object, { dateStamp: string; key: Buffer }>();
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -367,7 +371,15 @@ class KeyCache {
     return this.#keys.size;
   }
 
-  get(secret: string, dateStamp: string, region: string, service: string): Buffer {
+  get(credentials: AwsCredentials, dateStamp: string, region: string, service: string): Buffer {
+    const last = this.#byCredentials.get(credentials);
+    if (last !== undefined && last.dateStamp === dateStamp) return last.key;
+    const key = this.#lookup(credentials.secretAccessKey, dateStamp, region, service);
+    this.#byCredentials.set(credentials, { dateStamp, key });
+    return key;
+  }
+
+  #lookup(secret: string, dateStamp: string, region: string, service: string): Buffer {
     const id = createHash("sha256").update(`${dateStamp}\0${secret}`, "utf8").digest("base64");
     const hit = this.#keys.get(id);
     if (hit !== undefined) {
@@ -437,7 +449,7 @@ export function createSigner(options: SignerOptions): Signer {
     const canonical = assemble(input, uri, headerParts);
     const scope = credentialScope(dateStamp, region, service);
     const toSign = stringToSign(date, scope, canonical);
-    const key = cache.get(credentials.secretAccessKey, dateStamp, region, service);
+    const key = cache.get(credentials, dateStamp, region, service);
     const signature = createHmac("sha256", key).update(toSign, "utf8").digest("hex");
     // Section "Add the signature to the request": the Authorization header.
     generated.authorization = `${ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;

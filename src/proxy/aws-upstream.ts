@@ -174,12 +174,14 @@ async function credentialsFor(target: AwsTarget, caller: AwsCaller): Promise<Aws
       idToken: token,
       ...(typeof claims.aud === "string" && { client: claims.aud }),
       roleArn: chooseRole(claims, pool, pool.flow),
-      ...(template !== undefined && {
-        sessionPolicy: {
-          key: template,
-          build: (identityId: string) => s3SessionPolicy(resolveKeyPrefix(template, { identityId, sub })),
-        },
-      }),
+      // Only the basic flow sends a session policy (STS takes one; GetCredentialsForIdentity does not).
+      ...(template !== undefined &&
+        pool.flow === "basic" && {
+          sessionPolicy: {
+            key: template,
+            build: (identityId: string) => s3SessionPolicy(resolveKeyPrefix(template, { identityId, sub })),
+          },
+        }),
     });
   }
   if (!result.ok) throw credentialsFailure(result.error);

@@ -163,6 +163,17 @@ function asGatewayError(err: unknown): GatewayError {
 /** The request pipeline for plain HTTP requests. */
 export function createRequestHandler(deps: HandlerDeps) {
   const { metrics, log } = deps;
+  // One bound child per route: labels() hashes its arguments on every call.
+  const signedCounters = new Map<string, ReturnType<Metrics["signedRequests"]["labels"]>>();
+  const signedCounter = (route: string, service: string) => {
+    const key = `${route}\n${service}`;
+    let counter = signedCounters.get(key);
+    if (counter === undefined) {
+      counter = metrics.signedRequests.labels({ route, service });
+      signedCounters.set(key, counter);
+    }
+    return counter;
+  };
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
@@ -260,7 +271,7 @@ export function createRequestHandler(deps: HandlerDeps) {
             // A held body is given back once the upstream answers (it has had it all), or with
             // the exchange's end, whichever comes first.
             res.once("close", signed.release);
-            metrics.signedRequests.inc({ route: routeId, service: aws.service });
+            signedCounter(routeId, aws.service).inc();
             return send(
               {
                 ...base,
