@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { Pool } from "undici";
 import type { TokenVerifier } from "../auth/verifier.js";
 import { upstreamRequestHeaders, validRequestId } from "../core/headers.js";
 import { type Identity, identityHeaders } from "../core/identity.js";
@@ -8,14 +9,8 @@ import { evaluate } from "../core/policy.js";
 import { ERRORS, type FailureReason, GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type Metrics, methodLabel } from "../metrics.js";
-import { type HeldBodyBudget, signRequest } from "./aws-upstream.js";
-import {
-  abortOnClientClose,
-  type ForwardRequest,
-  forward,
-  forwardUpgrade,
-  type UpstreamPools,
-} from "./forwarder.js";
+import { type AwsTarget, type HeldBodyBudget, signRequest, type UnsignedRequest } from "./aws-upstream.js";
+import { abortOnClientClose, forward, forwardUpgrade, type UpstreamPools } from "./forwarder.js";
 import type { Gateway, GatewayMatch } from "./gateway.js";
 
 /** The config-derived state one request runs on, swapped as a whole on reload. */
@@ -40,6 +35,13 @@ interface Authorized {
   identity: Identity | undefined;
   /** The verified token, kept for exchanges at an identity pool (never logged). */
   token: string | undefined;
+}
+
+/** Where an authorized request goes. */
+interface Upstream {
+  pool: Pool;
+  timeoutMs: number;
+  responseHeaders: Record<string, string>;
 }
 
 const NO_ROUTE = "none";
@@ -175,6 +177,48 @@ export function createRequestHandler(deps: HandlerDeps) {
     return counter;
   };
 
+  /** An AWS route: credentials, confinement, the body, the signature, then the same relay. */
+  async function forwardSigned(
+    aws: AwsTarget,
+    routeId: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    authorized: Authorized,
+    unsigned: UnsignedRequest,
+    upstream: Upstream,
+  ): Promise<number> {
+    let continued = false;
+    const sendContinue = () => {
+      if (continued || req.headers.expect?.toLowerCase() !== "100-continue") return;
+      continued = true;
+      res.writeContinue();
+    };
+    const signed = await signRequest(aws, req, authorized, unsigned, sendContinue, deps.heldBodies);
+    // A held body is given back once the upstream answers (it has had it all), or with the
+    // exchange's end, whichever comes first.
+    res.once("close", signed.release);
+    signedCounter(routeId, aws.service).inc();
+    sendContinue();
+    const started = performance.now();
+    return forward(
+      upstream.pool,
+      {
+        method: unsigned.method,
+        path: signed.path,
+        headers: signed.headers,
+        body: signed.body,
+        timeoutMs: upstream.timeoutMs,
+        responseHeaders: upstream.responseHeaders,
+        errorBody: signed.errorBody,
+      },
+      res,
+      () => {
+        signed.release();
+        metrics.upstreamDuration.observe({ route: routeId }, (performance.now() - started) / 1000);
+      },
+    );
+  }
+
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const method = req.method ?? "GET";
@@ -231,58 +275,43 @@ export function createRequestHandler(deps: HandlerDeps) {
           const unsigned = upstreamRequest(state, req, authorized, requestId);
           const responseHeaders: Record<string, string> = { "x-request-id": requestId };
           if (deps.draining()) responseHeaders.connection = "close";
-          const continued = { sent: false };
-          const sendContinue = () => {
-            if (continued.sent || req.headers.expect?.toLowerCase() !== "100-continue") return;
-            continued.sent = true;
-            res.writeContinue();
-          };
-          const send = (request: ForwardRequest, answered = () => {}) => {
-            sendContinue();
-            const upstreamStarted = performance.now();
-            return forward(deps.pools.get(route.upstreamOrigin), request, res, () => {
-              answered();
-              metrics.upstreamDuration.observe(
-                { route: routeId },
-                (performance.now() - upstreamStarted) / 1000,
-              );
-            });
-          };
-          const base = { method, timeoutMs: route.timeoutMs, responseHeaders };
-          const { aws } = route;
-          if (aws === undefined) {
-            const hasBody =
-              req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
-            return send({
-              ...base,
+          if (route.aws !== undefined) {
+            return forwardSigned(
+              route.aws,
+              routeId,
+              req,
+              res,
+              authorized,
+              { method, ...unsigned },
+              {
+                pool: deps.pools.get(route.upstreamOrigin),
+                timeoutMs: route.timeoutMs,
+                responseHeaders,
+              },
+            );
+          }
+          // Kept apart from the signed path and straight: this is the path every plain request takes.
+          const hasBody =
+            req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+          if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
+          const upstreamStarted = performance.now();
+          return forward(
+            deps.pools.get(route.upstreamOrigin),
+            {
+              method,
               path: unsigned.path + unsigned.query,
               headers: unsigned.headers,
               body: hasBody ? req : null,
-            });
-          }
-          return signRequest(
-            aws,
-            req,
-            authorized,
-            { method, ...unsigned },
-            sendContinue,
-            deps.heldBodies,
-          ).then((signed) => {
-            // A held body is given back once the upstream answers (it has had it all), or with
-            // the exchange's end, whichever comes first.
-            res.once("close", signed.release);
-            signedCounter(routeId, aws.service).inc();
-            return send(
-              {
-                ...base,
-                path: signed.path,
-                headers: signed.headers,
-                body: signed.body,
-                errorBody: signed.errorBody,
-              },
-              signed.release,
-            );
-          });
+              timeoutMs: route.timeoutMs,
+              responseHeaders,
+            },
+            res,
+            () =>
+              metrics.upstreamDuration.observe(
+                { route: routeId },
+                (performance.now() - upstreamStarted) / 1000,
+              ),
+          );
         },
         (err: unknown) => {
           // The route is known even when its rules refused the request: label the failure with it.
