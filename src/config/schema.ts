@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DYNAMODB_OPERATIONS } from "../core/dynamodb-scope.js";
 import { normalizeTarget } from "../core/path.js";
 
 const TYPE_NAMES: Record<string, string> = {
@@ -41,66 +42,6 @@ const SERVICE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 /** The placeholders `s3.keyPrefix` may hold; braces without `$`, so `${ENV}` never collides. */
 const KEY_PREFIX_PLACEHOLDERS = new Set(["{identityId}", "{sub}"]);
-/** DynamoDB's API operations, the values `X-Amz-Target` names after `DynamoDB_20120810.`. */
-const DYNAMODB_OPERATIONS: ReadonlySet<string> = new Set([
-  "BatchExecuteStatement",
-  "BatchGetItem",
-  "BatchWriteItem",
-  "CreateBackup",
-  "CreateGlobalTable",
-  "CreateTable",
-  "DeleteBackup",
-  "DeleteItem",
-  "DeleteResourcePolicy",
-  "DeleteTable",
-  "DescribeBackup",
-  "DescribeContinuousBackups",
-  "DescribeContributorInsights",
-  "DescribeEndpoints",
-  "DescribeExport",
-  "DescribeGlobalTable",
-  "DescribeGlobalTableSettings",
-  "DescribeImport",
-  "DescribeKinesisStreamingDestination",
-  "DescribeLimits",
-  "DescribeTable",
-  "DescribeTableReplicaAutoScaling",
-  "DescribeTimeToLive",
-  "DisableKinesisStreamingDestination",
-  "EnableKinesisStreamingDestination",
-  "ExecuteStatement",
-  "ExecuteTransaction",
-  "ExportTableToPointInTime",
-  "GetItem",
-  "GetResourcePolicy",
-  "ImportTable",
-  "ListBackups",
-  "ListContributorInsights",
-  "ListExports",
-  "ListGlobalTables",
-  "ListImports",
-  "ListTables",
-  "ListTagsOfResource",
-  "PutItem",
-  "PutResourcePolicy",
-  "Query",
-  "RestoreTableFromBackup",
-  "RestoreTableToPointInTime",
-  "Scan",
-  "TagResource",
-  "TransactGetItems",
-  "TransactWriteItems",
-  "UntagResource",
-  "UpdateContinuousBackups",
-  "UpdateContributorInsights",
-  "UpdateGlobalTable",
-  "UpdateGlobalTableSettings",
-  "UpdateItem",
-  "UpdateKinesisStreamingDestination",
-  "UpdateTable",
-  "UpdateTableReplicaAutoScaling",
-  "UpdateTimeToLive",
-]);
 const STANDARD_IDENTITY_HEADERS = new Set([
   "x-auth-request-user",
   "x-auth-request-email",

@@ -100,6 +100,13 @@ const TABLE_OPERATIONS: ReadonlySet<string> = new Set([
   "UpdateTimeToLive",
 ]);
 
+/** Every operation of the DynamoDB API (2012-08-10): what `operations` allow-lists may name. */
+export const DYNAMODB_OPERATIONS: ReadonlySet<string> = new Set([
+  ...PARTIQL,
+  ...TABLELESS,
+  ...TABLE_OPERATIONS,
+]);
+
 /** Top-level fields holding a table name (or, since 2024, a table ARN, which is refused). */
 const NAME_FIELDS = ["TableName", "GlobalTableName", "TargetTableName", "SourceTableName"] as const;
 /** Top-level fields holding an ARN rooted at a table (`…:table/<name>[/…]`): refused when present. */

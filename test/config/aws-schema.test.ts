@@ -5,10 +5,10 @@ import { parseConfigText } from "../../src/config/load.js";
 import {
   type AwsUpstreamConfig,
   type Config,
-  ConfigError,
   type IdentityPoolConfig,
   parseConfig,
 } from "../../src/config/schema.js";
+import { configEdits, REMOVE } from "../support/config-edits.js";
 
 const POOL_ID = "eu-west-1:11111111-2222-3333-4444-555555555555";
 const ADMIN_ROLE = "arn:aws:iam::123456789012:role/files-admin";
@@ -59,52 +59,7 @@ const EXAMPLE = {
   ],
 };
 
-const REMOVE = Symbol("remove");
-/** A dotted path into the document ("routes.0.upstream.aws.service") and its new value, or REMOVE. */
-type Edit = [path: string, value: unknown];
-
-function edited(edits: readonly Edit[]): unknown {
-  const doc = structuredClone(EXAMPLE) as unknown;
-  for (const [path, value] of edits) {
-    const keys = path.split(".");
-    let node = doc as Record<string, unknown>;
-    for (const k of keys.slice(0, -1)) node = node[k] as Record<string, unknown>;
-    const last = keys[keys.length - 1] as string;
-    if (value !== REMOVE) node[last] = value;
-    else if (Array.isArray(node)) node.splice(Number(last), 1);
-    else delete node[last];
-  }
-  return doc;
-}
-
-/** The problems parseConfig reports; throws (failing the test) when it accepts the document. */
-function problemsOf(doc: unknown): string[] {
-  try {
-    parseConfig(doc);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error("the config was accepted");
-}
-
-type Case = [name: string, edits: Edit[], problems: string[]];
-
-/** Asserts each case's exact problems, in order. */
-function check(
-  t: { strictSame: (found: unknown, wanted: unknown, message: string) => boolean },
-  cases: readonly Case[],
-) {
-  for (const [name, edits, problems] of cases) t.strictSame(problemsOf(edited(edits)), problems, name);
-}
-
-/** Asserts that each document parses. */
-function accepts(
-  t: { doesNotThrow: (fn: () => unknown, message: string) => unknown },
-  ok: [string, Edit[]][],
-) {
-  for (const [name, edits] of ok) t.doesNotThrow(() => parseConfig(edited(edits)), name);
-}
+const { edited, check, accepts } = configEdits(EXAMPLE);
 
 t.test("the issue's example parses and gets the defaults", async (t) => {
   const config: Config = parseConfig(edited([]));

@@ -1,5 +1,6 @@
 import t from "tap";
 import { type Config, ConfigError, formatPath, issuerUrl, parseConfig } from "../../src/config/schema.js";
+import { configEdits, type Edit, problemsOf, REMOVE } from "../support/config-edits.js";
 
 /** The example config as a parsed document; each case edits a fresh copy. */
 const EXAMPLE = {
@@ -41,44 +42,7 @@ const EXAMPLE = {
   ],
 };
 
-const REMOVE = Symbol("remove");
-/** A dotted path into the document ("routes.1.auth.scopes") and its new value, or REMOVE. */
-type Edit = [path: string, value: unknown];
-
-function edited(edits: readonly Edit[]): unknown {
-  const doc = structuredClone(EXAMPLE) as unknown;
-  for (const [path, value] of edits) {
-    const keys = path.split(".");
-    let node = doc as Record<string, unknown>;
-    for (const k of keys.slice(0, -1)) node = node[k] as Record<string, unknown>;
-    const last = keys[keys.length - 1] as string;
-    if (value !== REMOVE) node[last] = value;
-    else if (Array.isArray(node)) node.splice(Number(last), 1);
-    else delete node[last];
-  }
-  return doc;
-}
-
-/** The problems parseConfig reports; throws (failing the test) when it accepts the document. */
-function problemsOf(doc: unknown): string[] {
-  try {
-    parseConfig(doc);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error("the config was accepted");
-}
-
-type Case = [name: string, edits: Edit[], problems: string[]];
-
-/** Asserts each case's exact problems, in order. */
-function check(
-  t: { strictSame: (found: unknown, wanted: unknown, message: string) => boolean },
-  cases: readonly Case[],
-) {
-  for (const [name, edits, problems] of cases) t.strictSame(problemsOf(edited(edits)), problems, name);
-}
+const { edited, check } = configEdits(EXAMPLE);
 
 t.test("the example is valid", async (t) => {
   const config: Config = parseConfig(edited([]));

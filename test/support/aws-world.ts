@@ -42,7 +42,7 @@
  */
 import { accessSync, constants } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { delimiter, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { CognitoIdentityClient, CreateIdentityPoolCommand } from "@aws-sdk/client-cognito-identity";
@@ -50,6 +50,7 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { type Emulator, EmulatorUnavailableError, launchEmulator } from "../../demo/cognito-emulator.js";
+import { findOnPath } from "./moto.js";
 
 export const MOTO_AWS_REGION = "us-east-1";
 export const MOTO_ACCOUNT_ID = "123456789012";
@@ -130,19 +131,6 @@ const SETUP_KEYS: AwsKeys = { accessKeyId: "setup", secretAccessKey: "setup" };
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
 const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), "moto_iam_server.py");
-
-function findOnPath(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    try {
-      accessSync(join(dir, program), constants.X_OK);
-      return join(dir, program);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /** Trust policy of the world's roles: Cognito identities, as on AWS. */
 const COGNITO_TRUST: IamPolicy = {

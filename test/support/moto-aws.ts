@@ -24,14 +24,12 @@
  *   the exact Policy text reaching moto, not a refusal.
  * - With auth on, it answers 500 to the unsigned AssumeRoleWithWebIdentity, as to GetId.
  */
-import { accessSync, constants } from "node:fs";
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { delimiter, join } from "node:path";
 import { CognitoIdentityClient, CreateIdentityPoolCommand } from "@aws-sdk/client-cognito-identity";
 import { STSClient } from "@aws-sdk/client-sts";
 import type { Test } from "tap";
-import { type Emulator, EmulatorUnavailableError, launchEmulator } from "../../demo/cognito-emulator.js";
+import type { Emulator } from "../../demo/cognito-emulator.js";
 import {
   type CredentialsCacheKind,
   type CredentialsError,
@@ -41,39 +39,14 @@ import {
   type CredentialsResult,
   type ExchangeResult,
 } from "../../src/aws/credentials.js";
+import { startMoto } from "./moto.js";
 
 /** The region moto's pools live in, here. */
 export const MOTO_REGION = "us-east-1";
 
-function findOnPath(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    try {
-      accessSync(join(dir, program), constants.X_OK);
-      return join(dir, program);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** Like startMoto() of moto.ts, with TZ=UTC so moto's credential Expiration is right. */
+/** startMoto() with TZ=UTC, so moto's credential Expiration is right. */
 export function startMotoUtc(): Promise<Emulator> {
-  const bin = findOnPath("moto_server");
-  if (!bin) return Promise.reject(new EmulatorUnavailableError("moto_server not found on PATH"));
-  return launchEmulator(
-    async (port) => ({
-      command: bin,
-      args: ["-H", "127.0.0.1", "-p", String(port)],
-      env: { ...process.env, TZ: "UTC" },
-      endpoint: `http://127.0.0.1:${port}`,
-      // No health route; the static JWKS route answers 200 without any pool.
-      isReady: async (url, signal) =>
-        (await fetch(`${url}/ready-probe/.well-known/jwks.json`, { signal })).ok,
-    }),
-    { name: "moto_server" },
-  );
+  return startMoto({ ...process.env, TZ: "UTC" });
 }
 
 /** A Cognito Identity client for tests: dummy credentials, an explicit endpoint, few retries. */

@@ -34,8 +34,8 @@ import {
 
 const REGION = "us-east-1";
 
-/** `which moto_server`: a missing binary means "skip", not "fail", outside CI. */
-function findOnPath(program: string): string | undefined {
+/** `which program`: a missing binary means "skip", not "fail", outside CI. */
+export function findOnPath(program: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, program);
@@ -49,8 +49,11 @@ function findOnPath(program: string): string | undefined {
   return undefined;
 }
 
-/** Starts `moto_server -H 127.0.0.1 -p PORT` and waits until it answers HTTP. */
-export function startMoto(): Promise<Emulator> {
+/**
+ * Starts `moto_server -H 127.0.0.1 -p PORT` and waits until it answers HTTP.
+ * @param env the server's environment (default: this process's)
+ */
+export function startMoto(env?: NodeJS.ProcessEnv): Promise<Emulator> {
   const bin = findOnPath("moto_server");
   if (!bin) {
     return Promise.reject(new EmulatorUnavailableError("moto_server not found on PATH"));
@@ -59,6 +62,7 @@ export function startMoto(): Promise<Emulator> {
     async (port) => ({
       command: bin,
       args: ["-H", "127.0.0.1", "-p", String(port)],
+      ...(env !== undefined && { env }),
       endpoint: `http://127.0.0.1:${port}`,
       // moto has no health route; its JWKS route is static and needs no pool, so any 200 will do.
       isReady: async (url, signal) =>
