@@ -166,8 +166,12 @@ async function credentialsFor(target: AwsTarget, caller: AwsCaller): Promise<Aws
       throw new GatewayError("invalid_token", "token_use", "identity pools take ID tokens");
     }
     const template = target.s3?.keyPrefix;
-    // A sub that cannot name a folder gets no prefix, before anything is asked of AWS.
-    if (template !== undefined) prefixFor(template, "us-east-1:00000000-0000-0000-0000-000000000000", sub);
+    // The basic flow builds the session policy from the prefix inside the exchange: a sub that
+    // cannot name a folder is refused first (403, not a failed exchange). Elsewhere confineS3
+    // checks the prefix once, after the credentials.
+    if (template !== undefined && pool.flow === "basic") {
+      prefixFor(template, "us-east-1:00000000-0000-0000-0000-000000000000", sub);
+    }
     result = await pool.provider.get({
       issuer: String(claims.iss),
       sub,
