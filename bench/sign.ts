@@ -1,22 +1,33 @@
-// SigV4 microbenchmark: cupbearer's signer (src/aws/signer.ts) against the AWS SDK's
-// @smithy/signature-v4 on the same requests. Build, then run:
+// Microbenchmark of the two things cupbearer adds to every signed request: the SigV4 signature
+// (src/aws/signer.ts, beside the AWS SDK's @smithy/signature-v4 on the same requests) and the
+// credentials-cache hit (src/aws/credentials.ts). Build, then run:
 //   npm run build && node dist/bench/sign.js
-// Environment: SIGN_BENCH_MS  milliseconds measured per case (default 1000).
+// Environment:
+//   SIGN_BENCH_MS      milliseconds per round and case (default 300)
+//   SIGN_BENCH_ROUNDS  rounds per case; the median is printed (default 7)
+//
+// Figures are CPU µs per operation (process.cpuUsage, so time the process spends descheduled on
+// a busy machine is not counted), the median of the rounds. Synchronous code is timed in a plain
+// loop; only what returns a promise is awaited, since an await alone costs a microtask.
 //
 // Smithy runs twice: with a SHA-256 over node:crypto (what the SDK uses on Node through
 // @smithy/hash-node, so a fair comparison) and with the pure-JS @aws-crypto/sha256-js.
 // Both signers cache signing keys; "cold" signs with a new secret each time (key derivation).
 import { createHash, createHmac } from "node:crypto";
 import { Sha256 as JsSha256 } from "@aws-crypto/sha256-js";
+import { CognitoIdentityClient } from "@aws-sdk/client-cognito-identity";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { CredentialsProvider, type CredentialsRequest } from "../src/aws/credentials.js";
 import {
   type AwsCredentials,
   createSigner,
   type SignableRequest,
   UNSIGNED_PAYLOAD,
 } from "../src/aws/signer.js";
+import { BENCH_IDENTITY_POOL_ID, startIdentityService } from "./aws-identity.js";
 
-const MEASURE_MS = Number(process.env.SIGN_BENCH_MS ?? 1000);
+const ROUND_MS = Number(process.env.SIGN_BENCH_MS ?? 300);
+const ROUNDS = Number(process.env.SIGN_BENCH_ROUNDS ?? 7);
 
 /** A SHA-256 / HMAC-SHA-256 constructor over node:crypto with the interface smithy expects. */
 class NodeSha256 {
@@ -48,16 +59,32 @@ interface Case {
   request: SignableRequest;
 }
 
+// Cognito Identity session tokens run to about a kilobyte, and SigV4 hashes the token with every
+// canonical request, so a short stand-in would flatter every signer here.
 const credentials: AwsCredentials = {
   accessKeyId: "ASIAEXAMPLEEXAMPLE00",
   secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-  sessionToken: "IQoJb3JpZ2luX2VjEXAMPLE".repeat(30),
+  sessionToken: "IQoJb3JpZ2luX2VjEXAMPLE/+=".repeat(40),
 };
 const now = new Date("2026-11-26T12:00:00Z");
 
 const cases: Case[] = [
   {
-    name: "s3 GET object",
+    // What cupbearer's S3 route signs for a plain GET: no signable client header, no query.
+    name: "s3 GET, as the proxy signs it",
+    service: "s3",
+    s3: true,
+    request: {
+      method: "GET",
+      host: "my-bucket.s3.eu-west-1.amazonaws.com",
+      path: "/private/us-east-1%3A0b5c1d2e-1111-4222-8333-444455556666/photos/holiday%20pic.jpg",
+      query: "",
+      headers: {},
+      payloadHash: UNSIGNED_PAYLOAD,
+    },
+  },
+  {
+    name: "s3 GET object, headers and query",
     service: "s3",
     s3: true,
     request: {
@@ -110,23 +137,49 @@ function smithyInput(c: Case) {
   };
 }
 
-async function measure(fn: () => unknown): Promise<number> {
-  // Warm-up, then as many iterations as fit in MEASURE_MS, in batches to keep timer overhead low.
-  for (let i = 0; i < 2000; i++) await fn();
-  let n = 0;
-  const start = process.hrtime.bigint();
-  const deadline = start + BigInt(MEASURE_MS) * 1_000_000n;
-  let t = start;
-  while (t < deadline) {
-    for (let i = 0; i < 500; i++) await fn();
-    n += 500;
-    t = process.hrtime.bigint();
-  }
-  return Number(t - start) / 1000 / n;
+const cpuMicros = (since: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since);
+  return used.user + used.system;
+};
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] ?? Number.NaN;
 }
 
-async function main(): Promise<void> {
-  const rows: [string, string, string][] = [];
+/**
+ * CPU µs per call: a warm-up, then ROUNDS rounds of about ROUND_MS of `batch(1000)` calls, the
+ * median. `batch` makes the calls itself, so a synchronous function is timed in a plain loop.
+ */
+async function measure(batch: (calls: number) => unknown): Promise<number> {
+  await batch(5000);
+  const rounds: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let n = 0;
+    const start = process.cpuUsage();
+    const deadline = process.hrtime.bigint() + BigInt(ROUND_MS) * 1_000_000n;
+    do {
+      await batch(1000);
+      n += 1000;
+    } while (process.hrtime.bigint() < deadline);
+    rounds.push(cpuMicros(start) / n);
+  }
+  return median(rounds);
+}
+
+/** {@link measure} of a synchronous function. */
+const measureSync = (fn: () => unknown): Promise<number> =>
+  measure((calls) => {
+    for (let i = 0; i < calls; i++) fn();
+  });
+
+/** {@link measure} of an asynchronous function, each call awaited before the next. */
+const measureAsync = (fn: () => Promise<unknown>): Promise<number> =>
+  measure(async (calls) => {
+    for (let i = 0; i < calls; i++) await fn();
+  });
+
+async function signing(rows: [string, string, string][]): Promise<void> {
   for (const c of cases) {
     // x-amz-content-sha256 on both sides, so both sign exactly the same canonical request.
     const ours = createSigner({
@@ -158,23 +211,85 @@ async function main(): Promise<void> {
     }
     let i = 0;
     const results: [string, number][] = [
-      ["cupbearer (warm key cache)", await measure(() => ours.sign(c.request, credentials, now))],
+      ["cupbearer (warm key cache)", await measureSync(() => ours.sign(c.request, credentials, now))],
+      [
+        "cupbearer, new Date() per call",
+        await measureSync(() => ours.sign(c.request, credentials, new Date())),
+      ],
       [
         "cupbearer (cold: new secret each time)",
-        await measure(() => ours.sign(c.request, { ...credentials, secretAccessKey: `s${i++}` }, now)),
+        await measureSync(() => ours.sign(c.request, { ...credentials, secretAccessKey: `s${i++}` }, now)),
       ],
       [
         "@smithy/signature-v4 + node:crypto",
-        await measure(() => smithyNode.sign(input, { signingDate: now })),
+        await measureAsync(() => smithyNode.sign(input, { signingDate: now })),
       ],
       [
         "@smithy/signature-v4 + @aws-crypto/sha256-js",
-        await measure(() => smithyJs.sign(input, { signingDate: now })),
+        await measureAsync(() => smithyJs.sign(input, { signingDate: now })),
       ],
     ];
     for (const [who, us] of results) rows.push([c.name, who, us.toFixed(2)]);
   }
-  console.log(`SigV4 sign, µs per signature (Node ${process.version}, ${MEASURE_MS} ms per case)`);
+}
+
+/** The credentials lookup of a signed request whose credentials are cached. */
+async function lookups(rows: [string, string, string][]): Promise<void> {
+  const service = await startIdentityService();
+  const client = new CognitoIdentityClient({
+    region: "us-east-1",
+    endpoint: service.endpoint,
+    maxAttempts: 1,
+    credentials: { accessKeyId: "bench", secretAccessKey: "bench" },
+  });
+  try {
+    let hits = 0;
+    const provider = new CredentialsProvider({
+      identityPoolId: BENCH_IDENTITY_POOL_ID,
+      region: "us-east-1",
+      client,
+      now: Date.now,
+      // Counted like the proxy's bound prom-client children would be, so the hook call is in.
+      metrics: { onCacheHit: () => void hits++ },
+    });
+    const req: CredentialsRequest = {
+      issuer: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123",
+      sub: "0b5c1d2e-1111-4222-8333-444455556666",
+      idToken: "header.payload.signature",
+      client: "1example23456789abcdefghij",
+      roleArn: "arn:aws:iam::123456789012:role/cupbearer-readers",
+    };
+    const first = await provider.get(req);
+    if (!first.ok) throw first.error;
+    const awaited = await measureAsync(async () => {
+      const result = await provider.get(req);
+      if (!result.ok) throw result.error;
+    });
+    rows.push(["credentials (cached)", "await get()", awaited.toFixed(2)]);
+    const lookup = provider.get(req);
+    // A build whose get() always returns a promise has no synchronous hit to measure.
+    if (lookup instanceof Promise) {
+      await lookup;
+      rows.push(["credentials (cached)", "get(), hit returned at once", "n/a"]);
+    } else {
+      const sync = await measureSync(() => {
+        const result = provider.get(req);
+        if (result instanceof Promise || !result.ok) throw new Error("expected a synchronous hit");
+      });
+      rows.push(["credentials (cached)", "get(), hit returned at once", sync.toFixed(2)]);
+    }
+    if (hits === 0) throw new Error("the lookups never hit the cache");
+  } finally {
+    client.destroy();
+    await service.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const rows: [string, string, string][] = [];
+  await signing(rows);
+  await lookups(rows);
+  console.log(`CPU µs per operation, median of ${ROUNDS} rounds of ${ROUND_MS} ms (Node ${process.version})`);
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c.padStart(8)}`);

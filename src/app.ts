@@ -5,14 +5,15 @@ import type { Duplex } from "node:stream";
 import { Agent } from "undici";
 import { createAdminServer } from "./admin/server.js";
 import { IdentityPools } from "./aws/pools.js";
-import { type Config, ConfigError } from "./config/schema.js";
-import { ERRORS, GatewayError } from "./errors.js";
+import { type Config, ConfigError } from "./config/types.js";
+import { Refusal } from "./errors.js";
 import { Lifecycle } from "./lifecycle.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
-import { HeldBodyBudget } from "./proxy/aws-upstream.js";
-import { UpstreamPools } from "./proxy/forwarder.js";
-import { createRequestHandler, createUpgradeHandler, errorResponse } from "./proxy/handler.js";
+import { writeRawAnswer } from "./proxy/answers.js";
+import { UpstreamConnections } from "./proxy/forwarder.js";
+import { createRequestHandler, createUpgradeHandler } from "./proxy/handler.js";
+import { HeldBodyBudget } from "./proxy/held-body.js";
 import { Runtime } from "./runtime.js";
 
 export interface AppOptions {
@@ -57,9 +58,15 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const jwksAgent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
 
   const identityPools = new IdentityPools(metrics);
-  const runtimeDeps = { jwksDispatcher: jwksAgent, metrics, log, identityPools };
+  const runtimeDeps = {
+    jwksDispatcher: jwksAgent,
+    metrics,
+    log,
+    identityPools,
+    heldBodies: new HeldBodyBudget(config.limits.maxHeldBodyBytes),
+  };
   let runtime = new Runtime(config, runtimeDeps);
-  const pools = new UpstreamPools({
+  const connections = new UpstreamConnections({
     connectTimeoutMs: config.limits.upstreamConnectTimeoutMs,
     maxConnections: config.limits.maxConnectionsPerUpstream,
     keepAliveTimeoutMs: config.limits.keepAliveTimeoutMs,
@@ -67,10 +74,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const deps = {
     state: () => runtime,
-    pools,
-    metrics,
+    connections,
     log,
-    heldBodies: new HeldBodyBudget(config.limits.maxHeldBodyBytes),
     draining: () => lifecycle.draining,
   };
   const handleRequest = createRequestHandler(deps);
@@ -117,16 +122,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     const exchange = exchanges.get(socket);
     const answered = exchange !== undefined && !exchange.req.complete && exchange.res.headersSent;
     if (!socket.writable || answered) return socket.destroy();
-    const code =
+    const reason =
       err.code === "HPE_HEADER_OVERFLOW"
         ? "headers_too_large"
         : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
           ? "request_timeout"
           : "bad_request";
-    const answer = errorResponse(new GatewayError(code, "malformed"), randomUUID());
-    let head = `HTTP/1.1 ${answer.status} ${ERRORS[code].error}\r\nconnection: close\r\n`;
-    for (const [k, v] of Object.entries(answer.headers)) head += `${k}: ${v}\r\n`;
-    socket.end(`${head}\r\n${answer.body}`);
+    writeRawAnswer(socket, new Refusal(reason, err.code), randomUUID());
   });
 
   const ready = () => runtime.verifier.ready && !lifecycle.draining;
@@ -206,7 +208,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       runtime.stop();
       log.info({ inFlight: lifecycle.active }, "shutting down");
       await lifecycle.drain(server, runtime.config.shutdown.drainTimeoutMs);
-      await pools.close();
+      await connections.close();
       identityPools.close();
       await jwksAgent.close();
       await new Promise<void>((resolve) => admin.close(() => resolve()));

@@ -3,7 +3,8 @@
  * of a service under development in one line. Pure: flags in, a validated Config out, through the
  * same `parseConfig` as a file, so every limit and check of the schema applies.
  */
-import { type Config, ConfigError, parseConfig } from "./config/schema.js";
+import { parseConfig } from "./config/schema.js";
+import { type Config, ConfigError } from "./config/types.js";
 
 /** The `cupbearer dev` flags, as given on the command line (numbers still strings). */
 export interface DevArgs {

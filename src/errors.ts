@@ -1,21 +1,20 @@
 /**
- * Every refusal cupbearer gives, declared once: its HTTP status, the `error` field clients see,
- * and the terse message. Details stay in the log; the body never carries them.
+ * Every refusal cupbearer gives, declared once: each reason names the answer it gets, and each
+ * answer its HTTP status, the `error` field clients see and a terse message. Details stay in the
+ * log; the body never carries them. The status is chosen here and nowhere else.
  */
-export const ERRORS = {
+
+/** What a client is told: status, `error` field and message. */
+export const ANSWERS = {
   bad_request: { status: 400, error: "bad_request", message: "The request is malformed." },
-  missing_token: { status: 401, error: "unauthorized", message: "A bearer token is required." },
+  unauthorized: { status: 401, error: "unauthorized", message: "A bearer token is required." },
   invalid_token: { status: 401, error: "invalid_token", message: "The token is invalid or expired." },
   insufficient_scope: {
     status: 403,
     error: "insufficient_scope",
     message: "The token does not grant access to this resource.",
   },
-  access_denied: {
-    status: 403,
-    error: "access_denied",
-    message: "This route does not allow the request.",
-  },
+  access_denied: { status: 403, error: "access_denied", message: "This route does not allow the request." },
   not_found: { status: 404, error: "not_found", message: "No route matches this request." },
   request_timeout: {
     status: 408,
@@ -45,59 +44,81 @@ export const ERRORS = {
   },
 } as const;
 
-export type ErrorCode = keyof typeof ERRORS;
+export type AnswerName = keyof typeof ANSWERS;
+export type Answer = (typeof ANSWERS)[AnswerName];
 
 /**
- * Why a request was refused, as a bounded set: it labels metrics and logs.
- * Kept apart from the code because several reasons share one answer (all 401s look alike).
+ * Why a request was refused, as a bounded set (it labels metrics and logs), each with the one
+ * answer it gets. Several reasons share an answer: every 401 looks alike to the client.
  */
-export type FailureReason =
-  | "missing"
-  | "malformed"
-  | "too_large"
-  | "signature"
-  | "expired"
-  | "not_yet_valid"
-  | "issuer"
-  | "client"
-  | "unknown_kid"
-  | "token_use"
-  | "scope"
-  | "group"
-  | "claim"
-  | "jwks_unavailable"
-  | "bad_path"
-  | "no_route"
-  | "upstream_error"
-  | "upstream_timeout"
+export const REFUSALS = {
+  // The request itself
+  bad_request: "bad_request", // framing or headers cupbearer will not guess about
+  bad_path: "bad_request", // a path that could mean different things to cupbearer and the upstream
+  duplicate_token: "bad_request", // the token given twice: which one would the upstream read?
+  bad_upgrade: "bad_request", // an upgrade other than WebSocket, or to a route that takes none
+  body_incomplete: "bad_request", // the client stopped sending mid-body
+  client_signature: "bad_request", // the client's own SigV4 signature or aws-chunked framing
+  request_timeout: "request_timeout",
+  headers_too_large: "headers_too_large",
+  no_route: "not_found",
+  // The token
+  missing: "unauthorized",
+  malformed: "invalid_token",
+  too_large: "invalid_token",
+  signature: "invalid_token",
+  expired: "invalid_token",
+  not_yet_valid: "invalid_token",
+  issuer: "invalid_token", // no configured issuer signed it
+  client: "invalid_token",
+  unknown_kid: "invalid_token",
+  // The route's rules (the token is authentic, but not enough)
+  issuer_not_allowed: "insufficient_scope",
+  token_use: "insufficient_scope",
+  scope: "insufficient_scope",
+  group: "insufficient_scope",
+  claim: "insufficient_scope",
   // AWS routes
-  | "outside_prefix"
-  | "bucket_operation"
-  | "operation"
-  | "table"
-  | "body_too_large"
-  | "busy"
-  | "unsupported_payload"
-  | "credentials_invalid"
-  | "credentials_throttled"
-  | "credentials_unavailable";
+  outside_prefix: "access_denied",
+  bucket_operation: "access_denied",
+  operation: "access_denied",
+  table: "access_denied",
+  body_too_large: "payload_too_large",
+  busy: "unavailable",
+  credentials_invalid: "invalid_token",
+  credentials_throttled: "unavailable",
+  credentials_unavailable: "unavailable",
+  // Outages
+  jwks_unavailable: "unavailable",
+  upstream_error: "bad_gateway",
+  upstream_timeout: "gateway_timeout",
+} as const satisfies Record<string, AnswerName>;
 
-/** A refusal on its way to the edge, where `proxy/handler` turns it into an HTTP answer. */
-export class GatewayError extends Error {
-  readonly code: ErrorCode;
+export type FailureReason = keyof typeof REFUSALS;
+
+/** A refusal on its way to the edge, where `proxy/answers` turns it into an HTTP answer. */
+export class Refusal extends Error {
+  override name = "Refusal";
   readonly reason: FailureReason;
-  /** Sent as Retry-After: set when waiting is the cure (throttling). */
+  /** Sent as Retry-After: set when waiting is the cure (throttling, a full buffer). */
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, reason: FailureReason, detail?: string, retryAfterSeconds?: number) {
-    super(detail ?? ERRORS[code].message);
-    this.name = "GatewayError";
-    this.code = code;
+  /** @param detail for the log only, never for the client. */
+  constructor(reason: FailureReason, detail?: string, retryAfterSeconds?: number) {
+    super(detail ?? reason);
     this.reason = reason;
     this.retryAfterSeconds = retryAfterSeconds;
   }
 
+  get answerName(): AnswerName {
+    return REFUSALS[this.reason];
+  }
+
+  get answer(): Answer {
+    return ANSWERS[REFUSALS[this.reason]];
+  }
+
   get status(): number {
-    return ERRORS[this.code].status;
+    return this.answer.status;
   }
 }

@@ -109,3 +109,45 @@ const KNOWN_METHODS = new Set([
 export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : "OTHER";
 }
+
+type CounterChild = ReturnType<Metrics["requests"]["labels"]>;
+type HistogramChild = ReturnType<Metrics["requestDuration"]["labels"]>;
+
+/**
+ * One route's metric children, bound once: prom-client's labels() hashes its arguments on every
+ * call, which the request path would otherwise pay two or three times per request.
+ */
+export class RouteMetrics {
+  readonly requestDuration: HistogramChild;
+  readonly upstreamDuration: HistogramChild;
+  readonly #requests = new Map<string, CounterChild>();
+  readonly #failures = new Map<string, CounterChild>();
+
+  constructor(
+    private readonly metrics: Metrics,
+    readonly route: string,
+  ) {
+    this.requestDuration = metrics.requestDuration.labels({ route });
+    this.upstreamDuration = metrics.upstreamDuration.labels({ route });
+  }
+
+  /** Counts one answered request; `method` must already be a bounded label (methodLabel). */
+  request(method: string, status: number): void {
+    const key = `${method} ${status}`;
+    let child = this.#requests.get(key);
+    if (child === undefined) {
+      child = this.metrics.requests.labels({ route: this.route, method, status });
+      this.#requests.set(key, child);
+    }
+    child.inc();
+  }
+
+  authFailure(reason: string): void {
+    let child = this.#failures.get(reason);
+    if (child === undefined) {
+      child = this.metrics.authFailures.labels({ route: this.route, reason });
+      this.#failures.set(reason, child);
+    }
+    child.inc();
+  }
+}

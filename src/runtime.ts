@@ -2,11 +2,12 @@ import type { Dispatcher } from "undici";
 import { UndiciJwksFetcher } from "./auth/jwks-fetcher.js";
 import { type ResolvedIssuer, resolveIssuer, TokenVerifier } from "./auth/verifier.js";
 import type { IdentityPools, IdentityPoolTarget } from "./aws/pools.js";
-import type { Config } from "./config/schema.js";
+import type { Config } from "./config/types.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
-import { Gateway } from "./proxy/gateway.js";
 import type { RuntimeState } from "./proxy/handler.js";
+import type { HeldBodyBudget } from "./proxy/held-body.js";
+import { RouteTable } from "./proxy/route-table.js";
 
 const JWKS_RETRY_MIN_MS = 500;
 const JWKS_RETRY_MAX_MS = 30_000;
@@ -15,6 +16,8 @@ export interface RuntimeDeps {
   jwksDispatcher: Dispatcher;
   /** Shared across runtimes, so an unchanged pool keeps its caches through a reload. */
   identityPools: IdentityPools;
+  /** Bytes of request bodies held at once, across every config. */
+  heldBodies: HeldBodyBudget;
   metrics: Metrics;
   log: Logger;
 }
@@ -24,7 +27,7 @@ export interface RuntimeDeps {
  * whole and swapped whole on reload, so a request runs on one config from start to end.
  */
 export class Runtime implements RuntimeState {
-  readonly gateway: Gateway;
+  readonly routes: RouteTable;
   readonly verifier: TokenVerifier;
   readonly issuers: readonly ResolvedIssuer[];
   readonly identityPools: readonly IdentityPoolTarget[];
@@ -58,7 +61,7 @@ export class Runtime implements RuntimeState {
     });
     const pools = deps.identityPools.resolve(config.identityPools);
     this.identityPools = [...pools.values()];
-    this.gateway = new Gateway(config, pools);
+    this.routes = new RouteTable(config, { identityPools: pools, heldBodies: deps.heldBodies, metrics });
   }
 
   /** Loads every issuer's keys, retrying with back-off until it succeeds or the runtime stops. */

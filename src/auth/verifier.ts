@@ -1,7 +1,6 @@
 import { validateCognitoJwtFields } from "aws-jwt-verify/cognito-verifier";
 import {
   CognitoJwtInvalidClientIdError,
-  CognitoJwtInvalidTokenUseError,
   FetchError,
   JwksNotAvailableInCacheError,
   JwksValidationError,
@@ -22,9 +21,10 @@ import { SimpleJwksCache } from "aws-jwt-verify/jwk";
 import type { JwtPayload } from "aws-jwt-verify/jwt-model";
 import { JwtVerifier } from "aws-jwt-verify/jwt-verifier";
 import { LRUCache } from "lru-cache";
-import { type IssuerConfig, issuerUrl } from "../config/schema.js";
+import { issuerUrl } from "../config/ids-and-urls.js";
+import type { IssuerConfig } from "../config/types.js";
 import type { Identity } from "../core/identity.js";
-import { type FailureReason, GatewayError } from "../errors.js";
+import { type FailureReason, Refusal } from "../errors.js";
 import { RefetchLimiter } from "./jwks-fetcher.js";
 
 /** An issuer as the verifier needs it: its exact `iss`, where its keys are, which clients it accepts. */
@@ -58,6 +58,11 @@ export interface TokenVerifierOptions {
   unknownKidWaitSeconds: number;
   onCacheHit?: () => void;
   onCacheMiss?: () => void;
+  /**
+   * The clock (milliseconds since the epoch) of the token cache and the JWKS refetch limiter;
+   * default Date.now. aws-jwt-verify checks `exp` and `nbf` of the tokens it verifies against
+   * Date.now itself, so a cached token's lifetime is decided here, by this clock.
+   */
   now?: () => number;
 }
 
@@ -74,10 +79,9 @@ function claimList(v: unknown): string[] {
  */
 function customCheck(issuer: ResolvedIssuer) {
   return ({ payload }: { payload: JwtPayload }): void => {
-    if (typeof payload.exp !== "number")
-      throw new GatewayError("invalid_token", "malformed", "token has no exp");
+    if (typeof payload.exp !== "number") throw new Refusal("malformed", "token has no exp");
     if (typeof payload.sub !== "string" || payload.sub === "") {
-      throw new GatewayError("invalid_token", "malformed", "token has no sub");
+      throw new Refusal("malformed", "token has no sub");
     }
     if (issuer.cognito) {
       validateCognitoJwtFields(payload, {
@@ -96,14 +100,14 @@ function customCheck(issuer: ResolvedIssuer) {
           ? claimList(payload.client_id)
           : [...claimList(payload.aud), ...claimList(payload.client_id)];
     if (!held.some((c) => issuer.clientIds?.includes(c))) {
-      throw new GatewayError("invalid_token", "client", "client not accepted");
+      throw new Refusal("client", "client not accepted");
     }
   };
 }
 
 /** aws-jwt-verify's error classes → our bounded reasons. */
-export function failureOf(err: unknown): GatewayError {
-  if (err instanceof GatewayError) return err;
+export function failureOf(err: unknown): Refusal {
+  if (err instanceof Refusal) return err;
   const reason: FailureReason =
     err instanceof JwtExpiredError
       ? "expired"
@@ -117,17 +121,14 @@ export function failureOf(err: unknown): GatewayError {
               ? "issuer"
               : err instanceof JwtInvalidAudienceError || err instanceof CognitoJwtInvalidClientIdError
                 ? "client"
-                : err instanceof CognitoJwtInvalidTokenUseError
-                  ? "token_use"
-                  : err instanceof KidNotFoundInJwksError ||
-                      err instanceof WaitPeriodNotYetEndedJwkError ||
-                      err instanceof JwtWithoutValidKidError
-                    ? "unknown_kid"
-                    : err instanceof FetchError || err instanceof JwksValidationError
-                      ? "jwks_unavailable"
-                      : "malformed";
-  if (reason === "jwks_unavailable") return new GatewayError("unavailable", reason, (err as Error).message);
-  return new GatewayError("invalid_token", reason, err instanceof Error ? err.message : undefined);
+                : err instanceof KidNotFoundInJwksError ||
+                    err instanceof WaitPeriodNotYetEndedJwkError ||
+                    err instanceof JwtWithoutValidKidError
+                  ? "unknown_kid"
+                  : err instanceof FetchError || err instanceof JwksValidationError
+                    ? "jwks_unavailable"
+                    : "malformed";
+  return new Refusal(reason, err instanceof Error ? err.message : undefined);
 }
 
 /** The two calls cupbearer makes of aws-jwt-verify's multi-issuer verifier (its generics do not help here). */
@@ -138,12 +139,15 @@ interface JwtCheck {
 
 interface CacheEntry {
   identity: Identity;
+  /** When the verifier stops accepting the token (`exp` plus the allowed clock skew), by `now()`. */
+  expiresAt: number;
 }
 
 /**
  * Verifies tokens of the configured issuers with aws-jwt-verify, remembering verified ones in a
- * bounded LRU whose entries expire no later than the token itself. A cache hit skips only the
- * signature check; the route's rules are always evaluated by the caller.
+ * bounded LRU whose entries live exactly as long as the token is accepted (`exp` plus the allowed
+ * clock skew, by the injected clock). A cache hit skips only the signature check; the route's
+ * rules are always evaluated by the caller.
  */
 export class TokenVerifier {
   private readonly verifier: JwtCheck | undefined;
@@ -180,12 +184,8 @@ export class TokenVerifier {
         : undefined;
     this.cache =
       options.cacheMaxEntries > 0
-        ? new LRUCache<string, CacheEntry>({ max: options.cacheMaxEntries, ttlAutopurge: false })
+        ? new LRUCache<string, CacheEntry>({ max: options.cacheMaxEntries })
         : undefined;
-  }
-
-  get issuers(): readonly ResolvedIssuer[] {
-    return this.options.issuers;
   }
 
   /** True once every issuer's JWKS has been loaded at least once. */
@@ -202,15 +202,21 @@ export class TokenVerifier {
     this.loaded.add(issuer.id);
   }
 
-  /** Verifies a token, or throws a GatewayError saying why not. */
+  /** Verifies a token, or throws a Refusal saying why not. */
   async verify(token: string): Promise<Identity> {
     const hit = this.cache?.get(token);
-    if (hit !== undefined) {
+    if (hit !== undefined && this.now() < hit.expiresAt) {
       this.options.onCacheHit?.();
       return hit.identity;
     }
     this.options.onCacheMiss?.();
-    if (this.verifier === undefined) throw new GatewayError("invalid_token", "issuer");
+    if (hit !== undefined) {
+      // Verified once, so only time can have changed its verdict: by this verifier's clock, the
+      // token's lifetime is over (lru-cache's own ttl would read performance.now() instead).
+      this.cache?.delete(token);
+      throw new Refusal("expired", "token expired (cached)");
+    }
+    if (this.verifier === undefined) throw new Refusal("issuer");
     let payload: JwtPayload;
     try {
       // The synchronous path needs the key already cached; an unknown kid falls back to the
@@ -231,7 +237,7 @@ export class TokenVerifier {
       const failure = failureOf(err);
       // Refused refetch of an issuer whose keys were never loaded: that is an outage, not a bad token.
       if (failure.reason === "unknown_kid" && err instanceof WaitPeriodNotYetEndedJwkError && !this.ready) {
-        throw new GatewayError("unavailable", "jwks_unavailable");
+        throw new Refusal("jwks_unavailable");
       }
       throw failure;
     }
@@ -240,8 +246,8 @@ export class TokenVerifier {
   private remember(token: string, payload: JwtPayload): Identity {
     const issuer = this.byIssuer.get(payload.iss as string) as ResolvedIssuer;
     const identity: Identity = { issuerId: issuer.id, subject: payload.sub as string, claims: payload };
-    const ttl = (payload.exp as number) * 1000 - this.now();
-    if (this.cache !== undefined && ttl > 0) this.cache.set(token, { identity }, { ttl });
+    const expiresAt = ((payload.exp as number) + this.options.clockSkewSeconds) * 1000;
+    if (this.cache !== undefined && expiresAt > this.now()) this.cache.set(token, { identity, expiresAt });
     return identity;
   }
 }

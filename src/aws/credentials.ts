@@ -10,6 +10,7 @@
  *
  * Two bounded caches: the identity id per (issuer, sub), which Cognito never changes, and the
  * credentials per (identity id, role, ...), used only while they have more than a margin left.
+ * A hit is answered synchronously (no promise, no microtask): it happens on every signed request.
  * Concurrent misses for one user share one exchange (single flight).
  */
 import {
@@ -20,12 +21,10 @@ import {
 } from "@aws-sdk/client-cognito-identity";
 import { AssumeRoleWithWebIdentityCommand, type STSClient } from "@aws-sdk/client-sts";
 import { LRUCache } from "lru-cache";
-import { ERRORS, type ErrorCode } from "../errors.js";
+import type { AwsCredentials } from "./signer.js";
 
-/** Temporary AWS credentials of one identity, ready for a SigV4 signer. */
-export interface AwsCredentials {
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
+/** Temporary AWS credentials issued to one Cognito identity: what a SigV4 signer takes, and more. */
+export interface TemporaryCredentials extends AwsCredentials {
   readonly sessionToken: string;
   /** When AWS stops accepting them, epoch milliseconds. */
   readonly expiresAt: number;
@@ -84,42 +83,36 @@ export type ExchangeResult = "ok" | CredentialsFailure;
 /** Which cache a hit or miss was in. */
 export type CredentialsCacheKind = "identity" | "credentials";
 
-/** The HTTP answer each failure becomes, in terms of the shared error table (src/errors.ts). */
-const FAILURE_CODES: Record<CredentialsFailure, ErrorCode> = {
-  invalid_token: "invalid_token", // 401: Cognito refused the login token
-  throttled: "unavailable", // 503 + Retry-After
-  unavailable: "unavailable", // 503
-};
-
 /**
- * A failed exchange. `code` indexes the shared error table (`ERRORS[code].status`); a throttled
- * one also carries `retryAfterSeconds` for the Retry-After header. The message is for the log
- * (AWS's error name and text), never for the client.
+ * A failed exchange; a throttled one also carries `retryAfterSeconds` for the Retry-After header.
+ * The message is for the log (AWS's error name and text), never for the client; the proxy maps
+ * `kind` to its answer (aws/caller-credentials).
  */
 export class CredentialsError extends Error {
   override name = "CredentialsError";
   readonly kind: CredentialsFailure;
-  readonly code: ErrorCode;
   /** Set only when `kind` is "throttled". */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(kind: CredentialsFailure, detail: string, retryAfterSeconds?: number) {
     super(detail);
     this.kind = kind;
-    this.code = FAILURE_CODES[kind];
     this.retryAfterSeconds = kind === "throttled" ? retryAfterSeconds : undefined;
-  }
-
-  /** The HTTP status the proxy should answer with. */
-  get status(): number {
-    return ERRORS[this.code].status;
   }
 }
 
-/** What `CredentialsProvider.get` and `getGuest` resolve to; they never reject. */
+/** The outcome of a lookup; lookups never throw or reject. */
 export type CredentialsResult =
-  | { readonly ok: true; readonly credentials: AwsCredentials }
+  | { readonly ok: true; readonly credentials: TemporaryCredentials }
   | { readonly ok: false; readonly error: CredentialsError };
+
+/**
+ * What `CredentialsProvider.get` and `getGuest` return: the result itself when it is known at
+ * once (a cache hit, or a request refused before anything is sent), else the promise of the
+ * exchange started or joined. `await` takes both; a caller on the hot path tests
+ * `instanceof Promise` and awaits only then.
+ */
+export type CredentialsLookup = CredentialsResult | Promise<CredentialsResult>;
 
 /**
  * Optional observers, so the provider needs no metrics library of its own. Every `get` reports
@@ -201,11 +194,11 @@ export function roleSessionName(sub: string): string {
 }
 
 /**
- * Maps whatever the SDK threw to one of the three failures. Exported for tests.
- * `callerToken` is false for guests: with no token of the caller's, Cognito's
- * NotAuthorizedException (e.g. a pool without guest access) is our configuration, not a 401.
+ * Maps whatever the SDK threw to one of the three failures. `callerToken` is false for guests:
+ * with no token of the caller's, Cognito's NotAuthorizedException (e.g. a pool without guest
+ * access) is our configuration, not the caller's fault.
  */
-export function classifyError(err: unknown, retryAfterSeconds: number, callerToken = true): CredentialsError {
+function classifyError(err: unknown, retryAfterSeconds: number, callerToken = true): CredentialsError {
   const name = err instanceof Error ? err.name : "UnknownError";
   const message = err instanceof Error ? err.message : String(err);
   const detail = `${name}: ${message}`;
@@ -223,17 +216,23 @@ export function classifyError(err: unknown, retryAfterSeconds: number, callerTok
   return new CredentialsError("unavailable", detail);
 }
 
-/** An unambiguous cache key of several parts (issuers, subs and role names may hold anything). */
-function cacheKey(...parts: readonly (string | null)[]): string {
-  return JSON.stringify(parts);
+/**
+ * One part of a cache key: its length, ":", then the part itself; "-" for an absent part. The
+ * length says where each part ends whatever characters it holds (issuers, subs and role ARNs may
+ * hold anything), and no encoded part is a prefix of another, so keys joined from parts are equal
+ * only when every part is. Cheaper than JSON.stringify, which scans each part for escapes and
+ * allocates an array, on every signed request.
+ */
+function keyPart(part: string | undefined): string {
+  return part === undefined ? "-" : `${part.length}:${part}`;
 }
 
-// The guest's credentials and flight key: not a JSON array, so no user key can equal it.
+// The guest's credentials and flight key: every user key starts with a digit (a length), so none
+// can equal it.
 const GUEST = "guest";
 
-interface Cached {
-  readonly credentials: AwsCredentials;
-}
+/** A successful result, kept whole in the cache so that a hit allocates nothing. */
+type Cached = Extract<CredentialsResult, { ok: true }>;
 
 /** What differs between a user's and a guest's exchange; the rest is shared. */
 interface ExchangeSpec {
@@ -244,7 +243,7 @@ interface ExchangeSpec {
   forgetIdentity(): void;
   /** Where fresh credentials of `identityId` are cached. */
   credentialsKey(identityId: string): string;
-  credentials(identityId: string, logins: Record<string, string> | undefined): Promise<AwsCredentials>;
+  credentials(identityId: string, logins: Record<string, string> | undefined): Promise<TemporaryCredentials>;
 }
 
 /**
@@ -303,35 +302,35 @@ export class CredentialsProvider {
   }
 
   /**
-   * Credentials for the caller, with at least the refresh margin left: from the cache, else from
-   * one exchange shared by every concurrent caller of the same (issuer, sub, role) and, in the
-   * basic flow, session policy key. Never rejects; a failure is `{ ok: false, error }`.
+   * Credentials for the caller, with at least the refresh margin left: from the cache (returned
+   * at once), else from one exchange shared by every concurrent caller of the same (issuer, sub,
+   * role) and, in the basic flow, session policy key (a promise). Reports one "credentials" hit
+   * or miss per call. Never throws or rejects; a failure is `{ ok: false, error }`.
    */
-  get(req: CredentialsRequest): Promise<CredentialsResult> {
+  get(req: CredentialsRequest): CredentialsLookup {
     const basic = this.flow === "basic";
     if (basic && req.roleArn === undefined) {
       // A configuration gap (no role for this caller), caught before anything is sent.
       this.#metrics.onCacheMiss?.("credentials");
       const detail = "the basic flow needs a role (roleArn) and none applies to this caller";
-      return Promise.resolve({ ok: false, error: new CredentialsError("unavailable", detail) });
+      return { ok: false, error: new CredentialsError("unavailable", detail) };
     }
-    const userKey = cacheKey(req.issuer, req.sub);
+    const userKey = keyPart(req.issuer) + keyPart(req.sub);
     // Basic-flow credentials also carry the caller's session name and policy, which derive from
     // the sub and the policy template, not only from the identity: key them per user and policy.
-    const scope = basic
-      ? [req.roleArn ?? null, req.client ?? null, req.sessionPolicy?.key ?? null, req.issuer, req.sub]
-      : [req.roleArn ?? null, req.client ?? null];
+    const roleAndClient = keyPart(req.roleArn) + keyPart(req.client);
+    const scope = basic ? roleAndClient + keyPart(req.sessionPolicy?.key) + userKey : roleAndClient;
     const identityId = this.#identities.get(userKey);
-    const hit = this.#cached(identityId === undefined ? undefined : cacheKey(identityId, ...scope));
-    if (hit) return Promise.resolve(hit);
-    return this.#flight(cacheKey(req.issuer, req.sub, ...scope), () =>
+    const hit = this.#cached(identityId === undefined ? undefined : keyPart(identityId) + scope);
+    if (hit) return hit;
+    return this.#flight(userKey + scope, () =>
       this.#exchange(
         {
           logins: () => ({ [loginProviderName(req.issuer)]: req.idToken }),
           identity: () => this.#identities.get(userKey),
           rememberIdentity: (id) => this.#identities.set(userKey, id),
           forgetIdentity: () => this.#identities.delete(userKey),
-          credentialsKey: (id) => cacheKey(id, ...scope),
+          credentialsKey: (id) => keyPart(id) + scope,
           credentials: (id, logins) =>
             basic ? this.#assumeRole(id, logins, req) : this.#credentialsFor(id, logins, req.roleArn),
         },
@@ -345,11 +344,12 @@ export class CredentialsProvider {
    * (GetId without Logins, then kept), its credentials cached and single flight like a user's.
    * Both flows take the enhanced calls here: the basic flow would need a guest role to name,
    * and the pool's own unauthenticated role is what guests are meant to get.
-   * Never rejects; a failure is `{ ok: false, error }`.
+   * A hit is returned at once, like {@link CredentialsProvider.get}'s. Never throws or rejects;
+   * a failure is `{ ok: false, error }`.
    */
-  getGuest(): Promise<CredentialsResult> {
+  getGuest(): CredentialsLookup {
     const hit = this.#cached(GUEST);
-    if (hit) return Promise.resolve(hit);
+    if (hit) return hit;
     return this.#flight(GUEST, () =>
       this.#exchange(
         {
@@ -376,16 +376,16 @@ export class CredentialsProvider {
     this.#credentials.clear();
   }
 
-  #fresh(c: AwsCredentials): boolean {
+  #fresh(c: TemporaryCredentials): boolean {
     return c.expiresAt - this.#now() >= this.#marginMs;
   }
 
   /** A cache hit (reported), or undefined after reporting the miss. */
-  #cached(key: string | undefined): CredentialsResult | undefined {
+  #cached(key: string | undefined): Cached | undefined {
     const cached = key === undefined ? undefined : this.#credentials.get(key);
     if (cached && this.#fresh(cached.credentials)) {
       this.#metrics.onCacheHit?.("credentials");
-      return { ok: true, credentials: cached.credentials };
+      return cached;
     }
     this.#metrics.onCacheMiss?.("credentials");
     return undefined;
@@ -425,11 +425,12 @@ export class CredentialsProvider {
         this.#metrics.onCacheHit?.("identity");
       }
       const credentials = await spec.credentials(identityId, logins);
+      const result: Cached = { ok: true, credentials };
       // Credentials issued with less than the margin left are still the best there are: hand
       // them out, but don't cache them, so the next request tries again.
-      if (this.#fresh(credentials)) this.#credentials.set(spec.credentialsKey(identityId), { credentials });
+      if (this.#fresh(credentials)) this.#credentials.set(spec.credentialsKey(identityId), result);
       done("ok");
-      return { ok: true, credentials };
+      return result;
     } catch (err) {
       // An identity deleted from the pool would fail forever from the cache: forget it.
       if (err instanceof Error && err.name === "ResourceNotFoundException") spec.forgetIdentity();
@@ -444,7 +445,7 @@ export class CredentialsProvider {
     identityId: string,
     logins: Record<string, string> | undefined,
     roleArn: string | undefined,
-  ): Promise<AwsCredentials> {
+  ): Promise<TemporaryCredentials> {
     const out = await this.#client.send(
       new GetCredentialsForIdentityCommand({
         IdentityId: identityId,
@@ -471,7 +472,7 @@ export class CredentialsProvider {
     identityId: string,
     logins: Record<string, string> | undefined,
     req: CredentialsRequest,
-  ): Promise<AwsCredentials> {
+  ): Promise<TemporaryCredentials> {
     // Both checked by the constructor and get(); repeated for the type checker.
     if (this.#sts === undefined || req.roleArn === undefined) throw new Error("basic flow misconfigured");
     const open = await this.#client.send(

@@ -1,6 +1,6 @@
 import { CognitoIdentityClient } from "@aws-sdk/client-cognito-identity";
 import { STSClient } from "@aws-sdk/client-sts";
-import type { IdentityPoolConfig } from "../config/schema.js";
+import type { IdentityPoolConfig } from "../config/types.js";
 import type { Metrics } from "../metrics.js";
 import { CredentialsProvider } from "./credentials.js";
 

@@ -1,17 +1,21 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
-import { type Config, ConfigError, formatPath, parseConfig } from "./schema.js";
+import { formatProblem, isWithin, type Problem } from "./problems.js";
+import { checkConfig } from "./schema.js";
+import { type Config, ConfigError } from "./types.js";
 
 const ENV_REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /**
  * Replaces `${NAME}` (or `${NAME:-default}`) in every string value, after YAML parsing, so an
  * environment variable can never change the document's structure. `$$` stands for a literal `$`.
+ * An unset variable (without a default) becomes the empty string and one problem in `unset`, at
+ * the path of the value that names it.
  */
 export function interpolate(
   value: unknown,
   env: NodeJS.ProcessEnv,
-  problems: string[],
+  unset: Problem[],
   path: PropertyKey[] = [],
 ): unknown {
   if (typeof value === "string") {
@@ -21,18 +25,18 @@ export function interpolate(
       // As in POSIX shells: `${X:-d}` takes the default when X is unset or empty; `${X}` only when unset.
       if (fallback !== undefined) return v === undefined || v === "" ? fallback : v;
       if (v !== undefined) return v;
-      problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+      unset.push({ path, message: `environment variable ${name} is not set` });
       return "";
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, problems, [...path, i]));
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, unset, [...path, i]));
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       // defineProperty, not assignment: a "__proto__" key must stay a key (and be refused as
       // unknown), never become the object's prototype.
       Object.defineProperty(out, k, {
-        value: interpolate(v, env, problems, [...path, k]),
+        value: interpolate(v, env, unset, [...path, k]),
         enumerable: true,
         writable: true,
         configurable: true,
@@ -43,7 +47,11 @@ export function interpolate(
   return value;
 }
 
-/** YAML text → validated Config; every problem (YAML, environment, schema) in one ConfigError. */
+/**
+ * YAML text → validated Config; every problem in one ConfigError. YAML that does not parse is
+ * reported alone; unset environment variables come with every schema problem, except those at
+ * or inside a value that names an unset variable (the schema would only see its empty stand-in).
+ */
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): Config {
   let doc: unknown;
   try {
@@ -51,10 +59,11 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   } catch (err) {
     throw new ConfigError([`(yaml): ${(err as Error).message.split("\n")[0]}`]);
   }
-  const problems: string[] = [];
-  const interpolated = interpolate(doc, env, problems);
-  if (problems.length > 0) throw new ConfigError(problems);
-  return parseConfig(interpolated);
+  const unset: Problem[] = [];
+  const { config, problems } = checkConfig(interpolate(doc, env, unset));
+  if (config !== undefined && unset.length === 0) return config;
+  const own = problems.filter((p) => !unset.some((u) => isWithin(p.path, u.path)));
+  throw new ConfigError([...unset, ...own].map(formatProblem));
 }
 
 /** Reads and validates a config file. */

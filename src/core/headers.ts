@@ -31,18 +31,15 @@ function connectionTokens(value: string | undefined): string[] {
     .filter((t) => t !== "");
 }
 
-/** A compiled filter for request headers: fixed drops plus the identity headers of every route. */
+/** A compiled filter for request headers: the fixed drops plus `names`. */
 export interface RequestHeaderFilter {
   readonly drop: ReadonlySet<string>;
 }
 
-export function requestHeaderFilter(
-  identityHeaders: Iterable<string>,
-  extra: Iterable<string> = [],
-): RequestHeaderFilter {
+/** @param names further headers to drop: the identity headers of every route, and a route's own. */
+export function requestHeaderFilter(names: Iterable<string>): RequestHeaderFilter {
   const drop = new Set(REQUEST_DROP);
-  for (const h of identityHeaders) drop.add(h.toLowerCase());
-  for (const h of extra) drop.add(h.toLowerCase());
+  for (const h of names) drop.add(h.toLowerCase());
   return { drop };
 }
 

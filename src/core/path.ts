@@ -1,4 +1,4 @@
-import { GatewayError } from "../errors.js";
+import { Refusal } from "../errors.js";
 
 /** A request target split and normalized; `query` keeps its leading `?` (or is empty). */
 export interface NormalizedTarget {
@@ -13,7 +13,7 @@ const ALREADY_NORMAL = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,;=:@]+)*\
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
 function bad(why: string): never {
-  throw new GatewayError("bad_request", "bad_path", why);
+  throw new Refusal("bad_path", why);
 }
 
 /**

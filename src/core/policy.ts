@@ -1,5 +1,3 @@
-import type { FailureReason } from "../errors.js";
-
 /** The claims of a verified token. */
 export type Claims = Readonly<Record<string, unknown>>;
 
@@ -16,7 +14,10 @@ export interface AuthRules {
   readonly claims: ReadonlyArray<readonly [string, string | number | boolean]>;
 }
 
-export type PolicyDecision = { allow: true } | { allow: false; reason: FailureReason };
+/** The rule a token failed; each is also the refusal reason the caller reports. */
+export type RuleFailure = "issuer_not_allowed" | "token_use" | "scope" | "group" | "claim";
+
+export type PolicyDecision = { allow: true } | { allow: false; reason: RuleFailure };
 
 const ALLOW: PolicyDecision = { allow: true };
 
@@ -56,7 +57,8 @@ export function groupsOf(claims: Claims): readonly string[] {
  * Token use is a rule of the route, not of the token, so a wrong one is a 403 like the others.
  */
 export function evaluate(rules: AuthRules, issuerId: string, claims: Claims): PolicyDecision {
-  if (rules.issuers !== undefined && !rules.issuers.has(issuerId)) return { allow: false, reason: "issuer" };
+  if (rules.issuers !== undefined && !rules.issuers.has(issuerId))
+    return { allow: false, reason: "issuer_not_allowed" };
   if (rules.tokenUse !== "any" && claims.token_use !== rules.tokenUse)
     return { allow: false, reason: "token_use" };
   if (rules.scopes.length > 0) {

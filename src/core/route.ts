@@ -1,4 +1,4 @@
-import type { RouteConfig } from "../config/schema.js";
+import type { RouteConfig } from "../config/types.js";
 import { hasPathPrefix, normalizeTarget } from "./path.js";
 
 /** A route compiled once at start-up: matchers precomputed, upstream parsed. */
@@ -64,4 +64,29 @@ export function hostName(hostHeader: string | undefined): string {
   const name = colon < 0 ? h : h.slice(0, colon);
   // "example.com." is the same host as "example.com" (a fully qualified name).
   return name.endsWith(".") ? name.slice(0, -1) : name;
+}
+
+/** The route a request matched, with its normalized path and its query as sent. */
+export interface RouteMatch<R> {
+  readonly route: R;
+  readonly path: string;
+  readonly query: string;
+}
+
+/**
+ * Normalizes the request target (a `bad_path` Refusal when it is ambiguous) and finds the first
+ * route that matches it; undefined when none does.
+ */
+export function matchRoute<R extends Pick<CompiledRoute, "matches">>(
+  routes: readonly R[],
+  hostHeader: string | undefined,
+  method: string,
+  target: string,
+): RouteMatch<R> | undefined {
+  const { path, query } = normalizeTarget(target);
+  const host = hostName(hostHeader);
+  for (const route of routes) {
+    if (route.matches(host, method, path)) return { route, path, query };
+  }
+  return undefined;
 }

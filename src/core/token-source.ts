@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { GatewayError } from "../errors.js";
+import { Refusal } from "../errors.js";
 
 /** Where a route's token lives; exactly one is set (the schema guarantees it). */
 export interface TokenSourceConfig {
@@ -30,8 +30,8 @@ const BEARER_SCHEME = /^Bearer(?:[\s]|$)/i;
 
 function checkShape(token: string, maxBytes: number): string {
   // Length first, so an oversized value is never scanned by a regular expression.
-  if (token.length > maxBytes) throw new GatewayError("invalid_token", "too_large");
-  if (!JWT_SHAPE.test(token)) throw new GatewayError("invalid_token", "malformed");
+  if (token.length > maxBytes) throw new Refusal("too_large");
+  if (!JWT_SHAPE.test(token)) throw new Refusal("malformed");
   return token;
 }
 
@@ -80,7 +80,7 @@ export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: num
         const found = cookiePairs(cookie).filter(([k]) => k === name);
         if (found.length === 0) return undefined;
         // Two cookies of one name could be read differently by the upstream: refuse the ambiguity.
-        if (found.length > 1) throw new GatewayError("bad_request", "malformed", "duplicate token cookie");
+        if (found.length > 1) throw new Refusal("duplicate_token", "duplicate token cookie");
         const value = (found[0] as [string, string, string])[1];
         return value === "" ? undefined : checkShape(value, maxTokenBytes);
       },
@@ -100,8 +100,7 @@ export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: num
         if (query.length < 2) return undefined;
         const values = new URLSearchParams(query.slice(1)).getAll(name);
         if (values.length === 0) return undefined;
-        if (values.length > 1)
-          throw new GatewayError("bad_request", "malformed", "duplicate token parameter");
+        if (values.length > 1) throw new Refusal("duplicate_token", "duplicate token parameter");
         return values[0] === "" ? undefined : checkShape(values[0] as string, maxTokenBytes);
       },
       stripFromQuery(query) {
@@ -127,15 +126,15 @@ export function compileTokenSource(config: TokenSourceConfig, maxTokenBytes: num
       // Counted before anything else: an empty first copy must not hide a second one.
       if (Array.isArray(raw) || count(rawHeaders, headerName) > 1) {
         // Which copy the upstream would believe is anyone's guess: refuse instead of choosing.
-        throw new GatewayError("bad_request", "malformed", "duplicate token header");
+        throw new Refusal("duplicate_token", "duplicate token header");
       }
       if (raw === "") return undefined;
-      if (raw.length > maxTokenBytes + 16) throw new GatewayError("invalid_token", "too_large");
+      if (raw.length > maxTokenBytes + 16) throw new Refusal("too_large");
       const bearer = BEARER.exec(raw);
       if (bearer === null && BEARER_SCHEME.test(raw)) {
         // A Bearer credential we cannot read is a bad token, never "no token": on an optional
         // route it would otherwise pass as anonymous, carrying an unverified credential upstream.
-        throw new GatewayError("invalid_token", "malformed");
+        throw new Refusal("malformed");
       }
       // Another scheme (Basic, say) in Authorization is no bearer token at all.
       if (isAuthorization && bearer === null) return undefined;

@@ -2,22 +2,22 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
 import { clientResponseHeaders } from "../core/headers.js";
-import { GatewayError } from "../errors.js";
+import { Refusal } from "../errors.js";
 
-export interface UpstreamOptions {
+export interface UpstreamConnectionOptions {
   connectTimeoutMs: number;
   maxConnections: number;
   keepAliveTimeoutMs: number;
 }
 
 /** One keep-alive undici Pool per upstream origin, created on first use and closed together. */
-export class UpstreamPools {
-  private readonly pools = new Map<string, Pool>();
+export class UpstreamConnections {
+  readonly #pools = new Map<string, Pool>();
 
-  constructor(private readonly options: UpstreamOptions) {}
+  constructor(private readonly options: UpstreamConnectionOptions) {}
 
   get(origin: string): Pool {
-    let pool = this.pools.get(origin);
+    let pool = this.#pools.get(origin);
     if (pool === undefined) {
       pool = new Pool(origin, {
         connections: this.options.maxConnections,
@@ -25,46 +25,26 @@ export class UpstreamPools {
         keepAliveTimeout: this.options.keepAliveTimeoutMs,
         pipelining: 1,
       });
-      this.pools.set(origin, pool);
+      this.#pools.set(origin, pool);
     }
     return pool;
   }
 
   /** Waits for in-flight requests, then closes every pool. */
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.close()));
-    this.pools.clear();
-  }
-
-  /** Drops every connection at once (the drain deadline has passed). */
-  async destroy(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
-    this.pools.clear();
+    await Promise.all([...this.#pools.values()].map((p) => p.close()));
+    this.#pools.clear();
   }
 }
 
 const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
 
 /** undici's stable error codes → our answer: too slow is 504, anything else is 502. */
-export function upstreamFailure(err: unknown): GatewayError {
+export function upstreamFailure(err: unknown): Refusal {
   const code = (err as { code?: string }).code ?? "";
   return TIMEOUT_CODES.has(code)
-    ? new GatewayError("gateway_timeout", "upstream_timeout", code)
-    : new GatewayError("bad_gateway", "upstream_error", code || (err as Error).message);
-}
-
-export interface ForwardRequest {
-  method: string;
-  /** Path and query, as the upstream receives them. */
-  path: string;
-  headers: string[];
-  /** The client's request when it carries a body, streamed; or a body already read and checked. */
-  body: IncomingMessage | Buffer | null;
-  timeoutMs: number;
-  /** Extra response headers for the client (X-Request-Id). */
-  responseHeaders: Record<string, string>;
-  /** Rewrites error answers (status >= 400) before the client sees them. */
-  errorBody?: ErrorBodyFilter | undefined;
+    ? new Refusal("upstream_timeout", code)
+    : new Refusal("upstream_error", code || (err as Error).message);
 }
 
 /**
@@ -76,8 +56,27 @@ export interface ErrorBodyFilter {
   rewrite(body: string): string;
 }
 
-/** Collects a held error answer, within its bound. */
-class HeldBody {
+/** The request as it goes upstream. */
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Path and query, as the upstream receives them. */
+  readonly path: string;
+  readonly headers: string[];
+  /** The client's request when it carries a body, streamed; or a body already read and checked. */
+  readonly body: IncomingMessage | Buffer | null;
+  /** Rewrites error answers (status >= 400) before the client sees them. */
+  readonly errorBody?: ErrorBodyFilter | undefined;
+}
+
+/** What the relay adds to every answer, decided when the answer starts. */
+export interface AnswerHeaders {
+  readonly requestId: string;
+  /** True once shutdown has begun: the answer then asks the client to close its connection. */
+  readonly draining: () => boolean;
+}
+
+/** An error answer held in memory, within its bound, until it is rewritten. */
+class ErrorAnswerBuffer {
   private readonly chunks: Buffer[] = [];
   size = 0;
   overflow = false;
@@ -102,27 +101,29 @@ class HeldBody {
  * Relays one upstream answer into the client's response as undici delivers it: headers, then
  * chunks with backpressure (the upstream is paused while the client is slow), then the end.
  * A handler of undici's own dispatch API, so no intermediate stream sits between the two sockets.
+ * A client that goes away before the answer ends cancels the upstream call.
  */
 class ResponseRelay implements Dispatcher.DispatchHandler {
   private status = 0;
   private controller: Dispatcher.DispatchController | undefined;
-  private held: { body: HeldBody; headers: Record<string, string | string[]> } | undefined;
+  private held: { body: ErrorAnswerBuffer; headers: Record<string, string | string[]> } | undefined;
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly extraHeaders: Record<string, string>,
+    private readonly answer: AnswerHeaders,
     private readonly started: (status: number) => void,
-    private readonly settle: (result: number | GatewayError) => void,
+    private readonly settle: (result: number | Refusal) => void,
     private readonly errorBody: ErrorBodyFilter | undefined,
   ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    // The client went away first (abortOnClientClose): cancel the upstream call.
-    this.res.once("abort", this.abort);
+    this.res.once("close", this.clientClosed);
   }
 
-  private readonly abort = () => this.controller?.abort(new Error("client closed the connection"));
+  private readonly clientClosed = () => {
+    if (!this.res.writableFinished) this.controller?.abort(new Error("client closed the connection"));
+  };
 
   onResponseStart(
     controller: Dispatcher.DispatchController,
@@ -134,9 +135,10 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     this.started(statusCode);
     const out = clientResponseHeaders(headers);
-    Object.assign(out, this.extraHeaders);
+    out["x-request-id"] = this.answer.requestId;
+    if (this.answer.draining()) out.connection = "close";
     if (statusCode >= 400 && this.errorBody !== undefined) {
-      this.held = { body: new HeldBody(this.errorBody.maxBytes), headers: out };
+      this.held = { body: new ErrorAnswerBuffer(this.errorBody.maxBytes), headers: out };
       return;
     }
     this.res.writeHead(statusCode, out);
@@ -149,7 +151,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.res.off("abort", this.abort);
+    this.res.off("close", this.clientClosed);
     if (this.held !== undefined) this.sendHeld(this.held);
     else this.res.end();
     this.settle(this.status);
@@ -168,7 +170,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.res.off("abort", this.abort);
+    this.res.off("close", this.clientClosed);
     if (this.status !== 0 || this.res.headersSent) {
       // The answer had begun: all that can be done is to cut the connection.
       this.res.destroy();
@@ -181,20 +183,25 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
 
 /**
  * Streams the request to the upstream and its answer back to the client.
- * Resolves with the upstream's status once the response has been written; rejects with a
- * GatewayError when no response could be started (the caller answers 502/504). A failure after
- * the response has begun can only cut the connection, which is what happens.
+ * Resolves with the upstream's status once the response has been written (0 when the client had
+ * already gone, so nothing was sent); rejects with a Refusal when no response could be started
+ * (the caller answers 502/504). A failure after the response has begun can only cut the
+ * connection, which is what happens.
  */
 export function forward(
   pool: Pool,
-  request: ForwardRequest,
+  request: UpstreamRequest,
+  timeoutMs: number,
   res: ServerResponse,
+  answer: AnswerHeaders,
   onResponseStart: (status: number) => void,
 ): Promise<number> {
+  // The client left while its request was being authorized: nobody is waiting for an answer.
+  if (res.closed) return Promise.resolve(0);
   return new Promise((resolve, reject) => {
     const relay = new ResponseRelay(
       res,
-      request.responseHeaders,
+      answer,
       onResponseStart,
       (result) => (typeof result === "number" ? resolve(result) : reject(result)),
       request.errorBody,
@@ -205,26 +212,22 @@ export function forward(
         path: request.path,
         headers: request.headers,
         body: request.body,
-        headersTimeout: request.timeoutMs,
-        bodyTimeout: request.timeoutMs,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       },
       relay,
     );
   });
 }
 
-/** Call from the response's "close" listener: a client gone before the answer ends cancels the upstream call. */
-export function abortOnClientClose(res: ServerResponse): void {
-  if (!res.writableFinished) res.emit("abort");
-}
-
 /**
  * Opens an upgraded connection (WebSocket) to the upstream and splices it onto the client's
- * socket. Rejects with a GatewayError before anything was written to the client.
+ * socket. Rejects with a Refusal before anything was written to the client.
  */
 export async function forwardUpgrade(
   pool: Pool,
-  request: { path: string; headers: string[]; timeoutMs: number; protocol: string },
+  request: { path: string; headers: string[]; protocol: string },
+  timeoutMs: number,
   client: Duplex,
   head: Buffer,
 ): Promise<void> {
@@ -235,7 +238,7 @@ export async function forwardUpgrade(
       method: "GET",
       headers: request.headers,
       protocol: request.protocol,
-      headersTimeout: request.timeoutMs,
+      headersTimeout: timeoutMs,
     } as Parameters<Pool["upgrade"]>[0])) as typeof upgraded;
   } catch (err) {
     throw upstreamFailure(err);

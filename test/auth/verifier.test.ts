@@ -2,7 +2,7 @@ import t from "tap";
 import { Agent } from "undici";
 import { UndiciJwksFetcher } from "../../src/auth/jwks-fetcher.js";
 import { failureOf, resolveIssuer, TokenVerifier } from "../../src/auth/verifier.js";
-import { GatewayError } from "../../src/errors.js";
+import { Refusal } from "../../src/errors.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
 
 /** The verifier with real keys on a real JWKS server; what the e2e tests cannot see directly. */
@@ -17,7 +17,13 @@ t.teardown(async () => {
 });
 
 function verifier(
-  opts: { cacheMaxEntries?: number; now?: () => number; clientIds?: string[]; cognito?: boolean } = {},
+  opts: {
+    cacheMaxEntries?: number;
+    now?: () => number;
+    clientIds?: string[];
+    cognito?: boolean;
+    clockSkewSeconds?: number;
+  } = {},
 ) {
   const counts = { hits: 0, misses: 0 };
   const v = new TokenVerifier({
@@ -31,7 +37,7 @@ function verifier(
       },
     ],
     fetcher: new UndiciJwksFetcher({ timeoutMs: 2000, maxBytes: 100_000, dispatcher: agent }),
-    clockSkewSeconds: 0,
+    clockSkewSeconds: opts.clockSkewSeconds ?? 0,
     cacheMaxEntries: opts.cacheMaxEntries ?? 100,
     unknownKidWaitSeconds: 10,
     onCacheHit: () => counts.hits++,
@@ -44,7 +50,7 @@ function verifier(
 const reasonOf = async (p: Promise<unknown>) =>
   p.then(
     () => "passed",
-    (e: unknown) => (e instanceof GatewayError ? `${e.code}/${e.reason}` : String(e)),
+    (e: unknown) => (e instanceof Refusal ? `${e.answerName}/${e.reason}` : String(e)),
   );
 
 t.test("resolveIssuer: Cognito form gives AWS's exact issuer and JWKS URI; jwksUri overrides", async (t) => {
@@ -70,19 +76,47 @@ t.test("resolveIssuer: Cognito form gives AWS's exact issuer and JWKS URI; jwksU
 });
 
 t.test("a verified token is cached; the cache entry dies with the token", async (t) => {
+  // The verifier's clock starts now (aws-jwt-verify checks a fresh token against the real one),
+  // then only the injected clock moves: the cache must read it, not performance.now().
   let now = Date.now();
   const { v, counts } = verifier({ now: () => now });
-  const token = issuer.token({ exp: Math.floor(now / 1000) + 2 });
+  const exp = Math.floor(now / 1000) + 60;
+  const token = issuer.token({ exp });
   const first = await v.verify(token);
   t.equal(first.subject, "user-1");
   t.equal(first.issuerId, "local");
   t.same([counts.hits, counts.misses], [0, 1]);
   await v.verify(token);
   t.same([counts.hits, counts.misses], [1, 1], "second time from the cache");
-  now += 5000;
-  await new Promise((r) => setTimeout(r, 2100));
+  now = exp * 1000 - 1;
+  await v.verify(token);
+  t.same([counts.hits, counts.misses], [2, 1], "a millisecond before exp: still from the cache");
+  now = exp * 1000;
   t.equal(await reasonOf(v.verify(token)), "invalid_token/expired", "expired: not served from the cache");
+  t.same([counts.hits, counts.misses], [2, 2]);
+});
+
+t.test("the allowed clock skew extends a cached token's life by exactly that much", async (t) => {
+  let now = Date.now();
+  const { v, counts } = verifier({ now: () => now, clockSkewSeconds: 30 });
+  const exp = Math.floor(now / 1000) + 60;
+  const token = issuer.token({ exp });
+  await v.verify(token);
+  now = (exp + 30) * 1000 - 1;
+  t.equal(await reasonOf(v.verify(token)), "passed", "within the skew: accepted from the cache");
+  t.same([counts.hits, counts.misses], [1, 1]);
+  now = (exp + 30) * 1000;
+  t.equal(await reasonOf(v.verify(token)), "invalid_token/expired", "past it: expired");
   t.same([counts.hits, counts.misses], [1, 2]);
+});
+
+t.test("a token the real clock accepts but the injected one says is over is not cached", async (t) => {
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  const { v, counts } = verifier({ now: () => exp * 1000 });
+  const token = issuer.token({ exp });
+  t.equal(await reasonOf(v.verify(token)), "passed", "aws-jwt-verify reads the real clock");
+  t.equal(await reasonOf(v.verify(token)), "passed");
+  t.same([counts.hits, counts.misses], [0, 2], "never from the cache");
 });
 
 t.test("cache size 0 verifies every time", async (t) => {
@@ -141,7 +175,11 @@ t.test("any client when the issuer has no client list", async (t) => {
 t.test("Cognito issuers use Cognito's own rules: token_use must be id or access", async (t) => {
   const { v } = verifier({ cognito: true });
   t.equal(await reasonOf(v.verify(issuer.token())), "passed");
-  t.equal(await reasonOf(v.verify(issuer.token({ token_use: "refresh" }))), "invalid_token/token_use");
+  t.equal(
+    await reasonOf(v.verify(issuer.token({ token_use: "refresh" }))),
+    "invalid_token/malformed",
+    "not a token a Cognito pool issues for APIs",
+  );
   t.equal(await reasonOf(v.verify(issuer.token({ client_id: "nope" }))), "invalid_token/client");
 });
 
@@ -157,8 +195,8 @@ t.test("no issuers configured: every token is refused", async (t) => {
   t.equal(await reasonOf(v.verify(issuer.token())), "invalid_token/issuer");
 });
 
-t.test("failureOf maps unknown errors to malformed, keeps GatewayErrors", async (t) => {
-  const own = new GatewayError("insufficient_scope", "scope");
+t.test("failureOf maps unknown errors to malformed, keeps Refusals", async (t) => {
+  const own = new Refusal("scope");
   t.equal(failureOf(own), own);
   t.equal(failureOf(new Error("weird")).reason, "malformed");
   t.equal(failureOf("not even an error").reason, "malformed");

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import t from "tap";
 import {
   type AwsCredentials,
@@ -145,6 +146,44 @@ t.test("headers the signer adds, ignores and skips", (t) => {
   const u = unsignedToken.explain(REQUEST, { ...CREDS, sessionToken: "TOKEN" }, NOW);
   t.equal(u.headers["x-amz-security-token"], "TOKEN", "returned");
   t.equal(u.signedHeaders, "host;x-amz-date", "but not signed");
+  t.end();
+});
+
+t.test("two spellings of one header name are signed as one line, values in order", (t) => {
+  const details = createSigner({ service: "s3", region: "eu-west-1" }).explain(
+    { ...REQUEST, headers: { "X-Amz-Meta-A": " one ", "x-amz-meta-a": ["two", "three  3"], "x-b": "b" } },
+    CREDS,
+    NOW,
+  );
+  t.match(details.canonicalRequest, /\nx-amz-meta-a:one,two,three 3\nx-b:b\n/);
+  t.equal(details.signedHeaders, "host;x-amz-content-sha256;x-amz-date;x-amz-meta-a;x-b");
+  t.end();
+});
+
+t.test("the signature is HMAC-SHA256(signing key, string to sign), whatever its length", (t) => {
+  // The signer hashes the key's precomputed pads in buffers of its own; a string to sign longer
+  // than they hold (a long service name here) takes another path. Both must be plain HMAC, and
+  // a short one after a long one must not see the long one's bytes.
+  const services = ["s3", "x".repeat(600), "sérvice-ሴ-😀", "dynamodb", "y".repeat(2000), "s3"];
+  for (const service of services) {
+    const details = createSigner({ service, region: "eu-west-1" }).explain(REQUEST, CREDS, NOW);
+    const key = deriveSigningKey(CREDS.secretAccessKey, "20150830", "eu-west-1", service);
+    const expected = createHmac("sha256", key).update(details.stringToSign, "utf8").digest("hex");
+    t.equal(details.signature, expected, `service of ${service.length} characters`);
+  }
+  t.end();
+});
+
+t.test("amzDate: right for every second, the same second twice, and going back", (t) => {
+  const cases: [iso: string, expected: string][] = [
+    ["2015-08-30T12:36:00.000Z", "20150830T123600Z"],
+    ["2015-08-30T12:36:00.999Z", "20150830T123600Z"],
+    ["2015-08-30T12:36:01.000Z", "20150830T123601Z"],
+    ["2015-08-30T12:36:00.500Z", "20150830T123600Z"],
+    ["1999-12-31T23:59:59.999Z", "19991231T235959Z"],
+    ["2000-01-01T00:00:00.000Z", "20000101T000000Z"],
+  ];
+  for (const [iso, expected] of cases) t.equal(amzDate(new Date(iso)), expected, iso);
   t.end();
 });
 

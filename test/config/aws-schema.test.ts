@@ -2,12 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { parseConfigText } from "../../src/config/load.js";
-import {
-  type AwsUpstreamConfig,
-  type Config,
-  type IdentityPoolConfig,
-  parseConfig,
-} from "../../src/config/schema.js";
+import { parseConfig } from "../../src/config/schema.js";
+import type { AwsUpstreamConfig, Config, IdentityPoolConfig } from "../../src/config/types.js";
 import { configEdits, REMOVE } from "../support/config-edits.js";
 
 const POOL_ID = "eu-west-1:11111111-2222-3333-4444-555555555555";
@@ -845,6 +841,33 @@ t.test("the public-route check of forwardToken still works", async (t) => {
   accepts(t, [
     ["forwardToken: true", [["routes.1", { ...plain, auth: { mode: "public", forwardToken: true } }]]],
     ["left out", [["routes.1", { ...plain, auth: { mode: "public" } }]]],
+  ]);
+});
+
+t.test("a malformed part of a route does not hide the problems of the rest of it", async (t) => {
+  check(t, [
+    [
+      "auth not a mapping, an unknown pool",
+      [
+        ["routes.1.auth", "public"],
+        ["routes.1.upstream.aws.identityPool", "other"],
+      ],
+      [
+        "routes[1].auth: expected a mapping",
+        'routes[1].upstream.aws.identityPool: unknown identity pool "other"',
+      ],
+    ],
+    [
+      "auth not a mapping, a plain http upstream",
+      [
+        ["routes.0.auth", 5],
+        ["routes.0.upstream.url", "http://s3.example"],
+      ],
+      [
+        "routes[0].auth: expected a mapping",
+        "routes[0].upstream.url: must be https unless its host is loopback: signed requests carry a session token",
+      ],
+    ],
   ]);
 });
 

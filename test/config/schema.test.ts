@@ -1,5 +1,6 @@
 import t from "tap";
-import { type Config, ConfigError, formatPath, issuerUrl, parseConfig } from "../../src/config/schema.js";
+import { checkConfig, parseConfig } from "../../src/config/schema.js";
+import type { Config } from "../../src/config/types.js";
 import { configEdits, type Edit, problemsOf, REMOVE } from "../support/config-edits.js";
 
 /** The example config as a parsed document; each case edits a fresh copy. */
@@ -419,15 +420,6 @@ t.test("cognito issuers", async (t) => {
   );
 });
 
-t.test("issuerUrl", async (t) => {
-  t.equal(
-    issuerUrl({ cognito: { region: "eu-west-1", userPoolId: "eu-west-1_AbCdEf123" } }),
-    "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
-  );
-  t.equal(issuerUrl({ issuer: "http://127.0.0.1:9229/local_abc" }), "http://127.0.0.1:9229/local_abc");
-  t.equal(issuerUrl({}), undefined);
-});
-
 t.test("duplicates", async (t) => {
   check(t, [
     [
@@ -738,24 +730,77 @@ t.test("messages are cupbearer's own, never zod's defaults", async (t) => {
   t.notMatch(problemsOf(42).join(), /Invalid input/, "a document that is not a map");
 });
 
-t.test("ConfigError lists every problem", async (t) => {
-  const err = new ConfigError(["a: x", "b[0]: y"]);
-  t.equal(err.name, "ConfigError");
-  t.strictSame(err.problems, ["a: x", "b[0]: y"]);
-  t.equal(err.message, "invalid configuration:\n  a: x\n  b[0]: y");
-  t.ok(err instanceof Error);
+t.test("checkConfig: the config, or every problem with its path", async (t) => {
+  const valid = checkConfig(edited([]));
+  t.strictSame(valid.problems, []);
+  t.equal(valid.config?.routes.length, 2);
+  const invalid = checkConfig(
+    edited([
+      ["routes.1.auth.scopes", "orders/read"],
+      ["routes.1.id", "status"],
+    ]),
+  );
+  t.equal(invalid.config, undefined);
+  t.strictSame(invalid.problems, [
+    { path: ["routes", 1, "auth", "scopes"], message: "expected a list of strings" },
+    { path: ["routes", 1, "id"], message: 'duplicate route id "status"' },
+  ]);
+  t.strictSame(
+    checkConfig(edited([["admin.port", 8080]])).problems,
+    [{ path: ["admin", "port"], message: "must differ from listen.port" }],
+    "cross-checks run on a document the shape accepts",
+  );
 });
 
-t.test("formatPath", async (t) => {
-  const cases: Array<[path: PropertyKey[], expected: string]> = [
-    [[], "(top level)"],
-    [["routes"], "routes"],
-    [["routes", 1, "auth"], "routes[1].auth"],
-    [["routes", 0, "auth", "claims", "custom:tenant"], 'routes[0].auth.claims["custom:tenant"]'],
-    [["routes", 0, "auth", "claimHeaders", "X_Tenant"], "routes[0].auth.claimHeaders.X_Tenant"],
-    [["a b"], '["a b"]'],
-    [["9lives"], '["9lives"]'],
-    [[0, 1], "[0][1]"],
-  ];
-  for (const [path, expected] of cases) t.equal(formatPath(path), expected, expected);
+t.test("a value the shape refuses is reported once: no cross-check reads it", async (t) => {
+  const notAnId = "expected an id: letters, digits, '.', '_' or '-', at most 64 characters";
+  check(t, [
+    [
+      "a rule of the wrong type on a public route",
+      [["routes.0.auth.scopes", "a"]],
+      ["routes[0].auth.scopes: expected a list of strings"],
+    ],
+    [
+      "an unknown mode, without issuers",
+      [
+        ["issuers", []],
+        ["routes.1.auth", { mode: "maybe" }],
+      ],
+      ["routes[1].auth.mode: expected required, optional or public"],
+    ],
+    [
+      "listeners that are not mappings",
+      [
+        ["listen", "false"],
+        ["admin", "status"],
+      ],
+      ["listen: expected a mapping", "admin: expected a mapping"],
+    ],
+    [
+      "an issuer that is not a mapping",
+      [
+        ["issuers.1", "s3"],
+        ["routes.1.auth.issuers", ["pool"]],
+      ],
+      ["issuers[1]: expected a mapping"],
+    ],
+    [
+      "a reference that is not an id",
+      [["routes.1.auth.issuers.1", "http://h"]],
+      [`routes[1].auth.issuers[1]: ${notAnId}`],
+    ],
+    [
+      "match not a mapping, with stripPrefix",
+      [
+        ["routes.0.match", "/status"],
+        ["routes.0.stripPrefix", true],
+      ],
+      ["routes[0].match: expected a mapping"],
+    ],
+    [
+      "a limit out of range is not compared",
+      [["limits", { headersTimeoutMs: 5000, requestTimeoutMs: 0 }]],
+      ["limits.requestTimeoutMs: expected a number from 100 to 3600000"],
+    ],
+  ]);
 });

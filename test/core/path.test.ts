@@ -1,13 +1,13 @@
 import t from "tap";
 import { hasPathPrefix, normalizeTarget } from "../../src/core/path.js";
-import { GatewayError } from "../../src/errors.js";
+import { Refusal } from "../../src/errors.js";
 
-/** The GatewayError `fn` throws, or undefined when it returns normally. */
-function refusalOf(fn: () => unknown): GatewayError | undefined {
+/** The Refusal `fn` throws, or undefined when it returns normally. */
+function refusalOf(fn: () => unknown): Refusal | undefined {
   try {
     fn();
   } catch (err) {
-    if (err instanceof GatewayError) return err;
+    if (err instanceof Refusal) return err;
     throw err;
   }
   return undefined;
@@ -125,7 +125,7 @@ t.test("normalizeTarget refuses ambiguous or invalid targets with a 400 bad_path
     const err = refusalOf(() => normalizeTarget(target));
     t.ok(err, `${JSON.stringify(target)} is refused`);
     t.equal(err?.status, 400, `${JSON.stringify(target)} status`);
-    t.equal(err?.code, "bad_request", `${JSON.stringify(target)} code`);
+    t.equal(err?.answerName, "bad_request", `${JSON.stringify(target)} code`);
     t.equal(err?.reason, "bad_path", `${JSON.stringify(target)} reason`);
     t.equal(err?.message, why, `${JSON.stringify(target)} detail`);
   }
@@ -197,7 +197,7 @@ t.test("normalizeTarget on generated targets: refused, or normal and stable", as
     try {
       path = normalizeTarget(target).path;
     } catch (err) {
-      if (!(err instanceof GatewayError) || err.reason !== "bad_path") failures.push(`${target}: ${err}`);
+      if (!(err instanceof Refusal) || err.reason !== "bad_path") failures.push(`${target}: ${err}`);
       continue;
     }
     accepted++;

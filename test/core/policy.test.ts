@@ -39,8 +39,8 @@ t.test("evaluate", async (t) => {
 
     // Issuers.
     ["issuer listed", { issuers: ["pool", "local"] }, "local", {}, allow],
-    ["issuer not listed", { issuers: ["pool"] }, "local", {}, deny("issuer")],
-    ["issuer ids are exact", { issuers: ["pool"] }, "Pool", {}, deny("issuer")],
+    ["issuer not listed", { issuers: ["pool"] }, "local", {}, deny("issuer_not_allowed")],
+    ["issuer ids are exact", { issuers: ["pool"] }, "Pool", {}, deny("issuer_not_allowed")],
 
     // Token use.
     ["access wanted, access given", { tokenUse: "access" }, "i", { token_use: "access" }, allow],
@@ -171,7 +171,7 @@ t.test("evaluate reports the first failing rule: issuer, token use, scope, group
   });
   const good = { token_use: "access", scope: "s", "cognito:groups": ["g"], t: "x" };
   const cases: Array<[issuer: string, claims: Claims, reason: string]> = [
-    ["other", {}, "issuer"],
+    ["other", {}, "issuer_not_allowed"],
     ["pool", { ...good, token_use: "id", scope: "", "cognito:groups": [], t: "y" }, "token_use"],
     ["pool", { ...good, scope: "", "cognito:groups": [], t: "y" }, "scope"],
     ["pool", { ...good, "cognito:groups": [], t: "y" }, "group"],

@@ -229,7 +229,7 @@ t.test("compileRoute refuses a path it cannot normalize (the schema refuses it f
   for (const match of [{ pathPrefix: "/a b" }, { pathPrefix: "/.." }, { path: "/a%2Fb" }]) {
     t.throws(
       () => compileRoute({ ...valid, match }),
-      { code: "bad_request", reason: "bad_path" },
+      { name: "Refusal", answerName: "bad_request", reason: "bad_path" },
       JSON.stringify(match),
     );
   }

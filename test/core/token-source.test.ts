@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import t from "tap";
 import { compileTokenSource, type TokenSourceConfig } from "../../src/core/token-source.js";
-import { GatewayError } from "../../src/errors.js";
+import { Refusal } from "../../src/errors.js";
 
 const MAX = 300;
 const JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln";
@@ -32,13 +32,13 @@ function outcome(
   try {
     return { token: compileTokenSource(config, MAX).extract(headers, rawHeaders, query) };
   } catch (err) {
-    if (!(err instanceof GatewayError)) throw err;
-    return { status: err.status, code: err.code, reason: err.reason };
+    if (!(err instanceof Refusal)) throw err;
+    return { status: err.status, code: err.answerName, reason: err.reason };
   }
 }
 
 const found = (token: string | undefined): Outcome => ({ token });
-const duplicate: Outcome = { status: 400, code: "bad_request", reason: "malformed" };
+const duplicate: Outcome = { status: 400, code: "bad_request", reason: "duplicate_token" };
 const tooLarge: Outcome = { status: 401, code: "invalid_token", reason: "too_large" };
 const malformed: Outcome = { status: 401, code: "invalid_token", reason: "malformed" };
 

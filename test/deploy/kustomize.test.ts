@@ -29,7 +29,7 @@ import { type IServiceAccount, ServiceAccount } from "kubernetes-models/v1/Servi
 import t, { type Test } from "tap";
 import { parseAllDocuments } from "yaml";
 import { parseConfigText } from "../../src/config/load.js";
-import type { Config } from "../../src/config/schema.js";
+import type { Config } from "../../src/config/types.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

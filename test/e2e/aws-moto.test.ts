@@ -10,19 +10,21 @@
 import { CognitoIdentityClient, GetIdCommand, GetOpenIdTokenCommand } from "@aws-sdk/client-cognito-identity";
 import { AssumeRoleWithWebIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import t, { type Test } from "tap";
-import { type SeededPool, seedPool, startCognitoLocal } from "../../demo/cognito-emulator.js";
+import { type SeededPool, seedPool } from "../../demo/cognito-emulator.js";
 import { s3SessionPolicy } from "../../src/core/s3-scope.js";
 import { type RunningApp, startApp, waitReady } from "../support/app.js";
-import { type MotoAws, sendSigned, startMotoAws } from "../support/aws-world.js";
-import { decodeJwt, withEmulator } from "../support/emulators.js";
+import { type MotoAws, sendSigned } from "../support/aws-world.js";
+import { decodeJwt } from "../support/emulators.js";
+import { sharedCognitoLocal, sharedMotoWorld } from "../support/shared.js";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
 
 t.setTimeout(180_000);
 
 const PASSWORD = "Passw0rd!";
+// The run's shared emulators; the world (pool, role, bucket, tables, relay) is this file's own.
 const [cognito, world] = await Promise.all([
-  withEmulator(t, "cognito-local", startCognitoLocal),
-  withEmulator(t, "moto_server (with IAM auth)", () => startMotoAws({ allowGuests: true })),
+  sharedCognitoLocal(t),
+  sharedMotoWorld(t, { allowGuests: true }),
 ]);
 
 interface Setup {

@@ -10,12 +10,12 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { seedPool, startCognitoLocal } from "../../demo/cognito-emulator.js";
+import { seedPool } from "../../demo/cognito-emulator.js";
 import { waitReady } from "../support/app.js";
-import { sendSigned, startMotoAws } from "../support/aws-world.js";
+import { sendSigned } from "../support/aws-world.js";
 import { spawnCli } from "../support/cli.js";
-import { decodeJwt, freePort, withEmulator } from "../support/emulators.js";
-import { startS3rver } from "../support/s3rver.js";
+import { decodeJwt, freePort } from "../support/emulators.js";
+import { sharedCognitoLocal, sharedMotoWorld, sharedS3rver } from "../support/shared.js";
 
 t.setTimeout(180_000);
 
@@ -24,11 +24,8 @@ const UPLOAD_BYTES = 50 * 1024 * 1024;
 const FLAT_BYTES = 256 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 
-const [cognito, world, s3] = await Promise.all([
-  withEmulator(t, "cognito-local", startCognitoLocal),
-  withEmulator(t, "moto_server (identity pool)", () => startMotoAws()),
-  withEmulator(t, "s3rver", () => startS3rver()),
-]);
+// The run's shared emulators; the world and the bucket are this file's own.
+const [cognito, world, s3] = await Promise.all([sharedCognitoLocal(t), sharedMotoWorld(t), sharedS3rver(t)]);
 
 /** Peak and current resident memory of a process, from /proc (Linux), in bytes. */
 function memoryOf(pid: number): { peak: number; now: number } {

@@ -13,10 +13,11 @@ import {
   InitiateAuthCommand,
 } from "@aws-sdk/client-cognito-identity-provider";
 import t, { type Test } from "tap";
-import { type SeededPool, seedPool, startCognitoLocal } from "../../demo/cognito-emulator.js";
+import { type SeededPool, seedPool } from "../../demo/cognito-emulator.js";
 import { type RunningApp, startApp, waitReady } from "../support/app.js";
-import { decodeJwt, withEmulator } from "../support/emulators.js";
-import { seedMotoPool, startMoto } from "../support/moto.js";
+import { decodeJwt } from "../support/emulators.js";
+import { seedMotoPool } from "../support/moto.js";
+import { sharedCognitoLocal, sharedMoto } from "../support/shared.js";
 import { type RecordedRequest, type RecordingUpstream, startUpstream } from "../support/upstream.js";
 
 // Two emulator processes plus sign-ins through the AWS SDK: seconds each, more on a loaded machine.
@@ -47,12 +48,9 @@ interface Tokens {
   accessToken: string;
 }
 
-// Both emulators once per file, in parallel, before any test: each skips loudly when its program
-// is missing (or fails under CI=true), and is stopped at the file's teardown.
-const [localEmulator, motoEmulator] = await Promise.all([
-  withEmulator(t, "cognito-local", startCognitoLocal),
-  withEmulator(t, "moto_server", startMoto),
-]);
+// Both emulators, the run's shared ones (pools of this file's own), before any test: each skips
+// loudly when its program is missing (or fails under CI=true).
+const [localEmulator, motoEmulator] = await Promise.all([sharedCognitoLocal(t), sharedMoto(t)]);
 const up: RecordingUpstream = await startUpstream();
 t.teardown(() => up.close());
 /** A genuine cognito-local token, to show the moto-only cupbearer refuses it. */

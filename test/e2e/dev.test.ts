@@ -3,16 +3,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { seedPool, startCognitoLocal } from "../../demo/cognito-emulator.js";
-import { ConfigError } from "../../src/config/schema.js";
+import { seedPool } from "../../demo/cognito-emulator.js";
+import { ConfigError } from "../../src/config/types.js";
 import { type DevArgs, devBanner, devConfig } from "../../src/dev.js";
 import { waitReady } from "../support/app.js";
-import { runCli, spawnCli } from "../support/cli.js";
-import { freePort, withEmulator } from "../support/emulators.js";
+import { type RunningCli, runMain, spawnCli, startMain } from "../support/cli.js";
+import { freePort } from "../support/emulators.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
+import { sharedCognitoLocal } from "../support/shared.js";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
 
-// Real processes and, for one test, the cognito-local emulator: seconds each on a loaded machine.
+// A real process, proxies in this process and, for one test, the cognito-local emulator: seconds
+// each on a loaded machine.
 t.setTimeout(180_000);
 
 const LEGACY_CONFIG = join(import.meta.dirname, "../../config/legacy-api.yaml");
@@ -178,7 +180,7 @@ t.test("devBanner: one line saying what is protected where", async (t) => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// The real CLI process.
+// The CLI: main() in this process, and once the real bin, for its exit code on SIGTERM.
 // ---------------------------------------------------------------------------------------------
 
 /** GET through cupbearer, with a bearer token when given; the status. */
@@ -190,10 +192,19 @@ async function get(url: string, token?: string, headers: Record<string, string> 
   return res.status;
 }
 
-/** Starts `cupbearer dev` on free ports with the flags the README shows; returns its base URL. */
-async function startDev(t: Test, upstream: RecordingUpstream, issuer: string, more: string[] = []) {
+/**
+ * Starts `cupbearer dev` on free ports with the flags the README shows, in this process or (`bin`)
+ * as the real bin; returns its base URL.
+ */
+async function startDev(
+  t: Test,
+  upstream: RecordingUpstream,
+  issuer: string,
+  more: string[] = [],
+  how: "in-process" | "bin" = "in-process",
+) {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const cli = spawnCli(t, [
+  const args = [
     "dev",
     "--upstream",
     upstream.url,
@@ -204,7 +215,8 @@ async function startDev(t: Test, upstream: RecordingUpstream, issuer: string, mo
     "--admin-port",
     String(adminPort),
     ...more,
-  ]);
+  ];
+  const cli: RunningCli = how === "bin" ? spawnCli(t, args) : startMain(t, args);
   await waitReady(`http://127.0.0.1:${adminPort}`, 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${cli.stderr()}`);
   });
@@ -213,7 +225,7 @@ async function startDev(t: Test, upstream: RecordingUpstream, issuer: string, mo
 
 t.test("CLI: bad dev arguments exit 2 with the problem and the usage; --help documents dev", async (t) => {
   const dev = ["dev", "--upstream", BASE.upstream, "--issuer"];
-  // Each case: arguments, exit code, what stderr (stdout for --help) must say. Run in parallel.
+  // Each case: arguments, exit code, what stderr (stdout for --help) must say.
   const cases: Array<[string[], number, string[]]> = [
     [
       ["dev", "--upstream", BASE.upstream],
@@ -246,7 +258,7 @@ t.test("CLI: bad dev arguments exit 2 with the problem and the usage; --help doc
       ],
     ],
   ];
-  const results = await Promise.all(cases.map(([args]) => runCli(t, args)));
+  const results = await Promise.all(cases.map(([args]) => runMain(t, args)));
   cases.forEach(([args, code, says], i) => {
     const r = results[i];
     t.equal(r?.code, code, args.join(" "));
@@ -263,7 +275,7 @@ t.test(
       await up.close();
       await issuer.close();
     });
-    const dev = await startDev(t, up, issuer.issuer);
+    const dev = await startDev(t, up, issuer.issuer, [], "bin");
     t.match(
       dev.cli.stderr(),
       `cupbearer dev: ${dev.url} → ${up.url}, every path needs a token of ${issuer.issuer} (any client); ` +
@@ -295,7 +307,7 @@ t.test(
     );
     t.equal(up.requests.length, 3);
 
-    dev.cli.child.kill("SIGTERM");
+    dev.cli.signal("SIGTERM");
     t.equal(await dev.cli.exited, 0, "SIGTERM: exit 0");
   },
 );
@@ -318,14 +330,14 @@ t.test("CLI dev --client-id (repeatable): only those clients' tokens pass", asyn
   );
   t.equal(up.requests.length, 2);
   t.equal(up.requests[0]?.headers["x-auth-request-user"], "user-1");
-  dev.cli.child.kill("SIGTERM");
+  dev.cli.signal("SIGTERM");
   t.equal(await dev.cli.exited, 0);
 });
 
 t.test(
   "CLI dev in front of the npm start emulator (cognito-local): its issuer URL and a real sign-in",
   async (t) => {
-    const emulator = await withEmulator(t, "cognito-local", startCognitoLocal);
+    const emulator = await sharedCognitoLocal(t);
     if (emulator === undefined) return;
     const pool = await seedPool(emulator.endpoint, {
       poolName: "demo",
@@ -343,7 +355,7 @@ t.test(
     t.equal(await get(`${dev.url}/hello`, idToken), 200, "ID token");
     t.equal(up.requests.length, 2);
     t.type(up.requests[0]?.headers["x-auth-request-user"], "string");
-    dev.cli.child.kill("SIGTERM");
+    dev.cli.signal("SIGTERM");
     t.equal(await dev.cli.exited, 0);
   },
 );
@@ -353,7 +365,7 @@ t.test(
 // ---------------------------------------------------------------------------------------------
 
 t.test("config/legacy-api.yaml: check passes, and requests go through it as documented", async (t) => {
-  const checked = await runCli(t, ["check", "--config", LEGACY_CONFIG]);
+  const checked = await runMain(t, ["check", "--config", LEGACY_CONFIG]);
   t.equal(checked.code, 0, checked.stderr);
   t.match(checked.stdout, "legacy-api.yaml: OK (2 routes, 1 issuer)");
 
@@ -394,7 +406,7 @@ t.test("config/legacy-api.yaml: check passes, and requests go through it as docu
   const file = join(dir, "legacy-api.yaml");
   await writeFile(file, stringifyYaml(doc));
 
-  const cli = spawnCli(t, ["--config", file]);
+  const cli = startMain(t, ["--config", file]);
   await waitReady(`http://127.0.0.1:${adminPort}`, 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${cli.stderr()}`);
   });
@@ -424,6 +436,6 @@ t.test("config/legacy-api.yaml: check passes, and requests go through it as docu
   t.equal(seen?.headers["x-auth-request-groups"], "staff");
   t.equal(seen?.headers.authorization, undefined, "forwardToken: false: the API never sees the token");
 
-  cli.child.kill("SIGTERM");
+  cli.signal("SIGTERM");
   t.equal(await cli.exited, 0);
 });

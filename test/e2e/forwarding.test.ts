@@ -5,6 +5,7 @@ import { type RunningApp, startApp, waitReady } from "../support/app.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
 import { rawGet, rawRequest } from "../support/raw.js";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
+import { waitFor } from "../support/wait.js";
 
 /** What the upstream receives, and what the client gets back, for requests that pass. */
 let issuer: TestIssuer;
@@ -258,6 +259,40 @@ t.test("Expect: 100-continue: a refused client gets its answer before sending th
   t.notOk("expect" in (last()?.headers ?? {}), "Expect is not forwarded");
 });
 
+t.test("a refused request's unread body is never read: the connection closes after the answer", async (t) => {
+  const before = up.requests.length;
+  const { port } = new URL(app.url);
+  // Declares 10 MiB, sends 1 KiB and keeps the connection open, as a client wasting our reads would.
+  const outcome = await new Promise<{ text: string; closed: boolean }>((resolve) => {
+    const s = connect(Number(port), "127.0.0.1", () =>
+      s.write(
+        `POST /api/orders/1 HTTP/1.1\r\nHost: x\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n${"x".repeat(1024)}`,
+      ),
+    );
+    let text = "";
+    s.on("data", (d: Buffer) => {
+      text += d.toString();
+    });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ text, closed: false });
+    }, 5000);
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve({ text, closed: true });
+    });
+  });
+  t.match(outcome.text, /^HTTP\/1\.1 401 /);
+  t.match(outcome.text, /\r\nconnection: close\r\n/i, "the answer says so");
+  t.ok(outcome.closed, "cupbearer closed the connection without waiting for the body");
+  t.equal(up.requests.length, before, "the upstream never saw it");
+
+  const bodyless = await request(`${app.url}/api/orders/1`);
+  await bodyless.body.dump();
+  t.equal(bodyless.statusCode, 401);
+  t.equal(bodyless.headers.connection, "keep-alive", "a refusal with nothing unread keeps the connection");
+});
+
 t.test("two Authorization headers are refused: the upstream might believe the other one", async (t) => {
   const before = up.requests.length;
   const res = await rawGet(
@@ -415,7 +450,9 @@ t.test("a client that goes away cancels the upstream call", async (t) => {
   });
   const controller = new AbortController();
   const pending = request(`${app.url}/status/hang`, { signal: controller.signal }).catch(() => "aborted");
-  while (!up.requests.some((r) => r.url === "/status/hang")) await new Promise((r) => setTimeout(r, 10));
+  await waitFor("the upstream to receive /status/hang", () =>
+    up.requests.some((r) => r.url === "/status/hang") ? true : undefined,
+  );
   controller.abort();
   t.equal(await pending, "aborted");
   await closed;
@@ -464,8 +501,9 @@ t.test("access log: one line per request, never a token or query string", async 
     headers: { authorization: `Bearer ${token}`, "x-request-id": "log-test-00001" },
   });
   await res.body.dump();
-  await new Promise((r) => setTimeout(r, 20));
-  const line = app.logs.find((l) => l.requestId === "log-test-00001");
+  const line = await waitFor("the access log line of log-test-00001", () =>
+    app.logs.find((l) => l.requestId === "log-test-00001"),
+  );
   t.match(line, {
     route: "orders",
     method: "GET",

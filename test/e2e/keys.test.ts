@@ -2,6 +2,7 @@ import t, { type Test } from "tap";
 import { startApp, waitReady } from "../support/app.js";
 import { makeKey, startIssuer } from "../support/issuer.js";
 import { startUpstream } from "../support/upstream.js";
+import { waitFor } from "../support/wait.js";
 
 /** JWKS life: readiness waits for keys, rotation works, junk kids and outages do not hammer the issuer. */
 
@@ -34,7 +35,9 @@ const get = async (url: string, token: string) =>
 
 t.test("not ready until the issuer's keys are loaded; 503 meanwhile; ready once they are", async (t) => {
   const { issuer, app, up } = await setup(t, { issuerUp: false });
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor("cupbearer's first JWKS request to the (down) issuer", () =>
+    issuer.jwksRequests > 0 ? true : undefined,
+  );
   t.equal((await fetch(`${app.adminUrl}/readyz`)).status, 503, "not ready");
   t.equal((await fetch(`${app.adminUrl}/healthz`)).status, 200, "but alive");
   t.equal(await get(`${app.url}/api/x`, issuer.token()), 503, "a request meanwhile is answered 503");

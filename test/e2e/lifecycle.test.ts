@@ -5,12 +5,13 @@ import t from "tap";
 import { request } from "undici";
 import { WebSocket, WebSocketServer } from "ws";
 import { startApp, waitReady } from "../support/app.js";
-import { runCli, spawnCli } from "../support/cli.js";
+import { runCli, runMain, spawnCli } from "../support/cli.js";
 import { freePort } from "../support/emulators.js";
 import { startIssuer } from "../support/issuer.js";
 import { startUpstream } from "../support/upstream.js";
+import { waitFor } from "../support/wait.js";
 
-/** The CLI as users run it: a real process, real signals. */
+/** The CLI as users run it: main() for what it says, the real bin for exit codes and signals. */
 t.test("check: exit 0 for a valid file, 2 naming every wrong key for an invalid one", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-"));
   const good = join(dir, "good.yaml");
@@ -20,20 +21,33 @@ t.test("check: exit 0 for a valid file, 2 naming every wrong key for an invalid 
     bad,
     "routes:\n  - { id: a, upstream: 'http://127.0.0.1:1', auth: { mode: public } }\n  - { id: b, upstream: 'ftp://x', auth: { scopes: read }, extra: 1 }\n",
   );
-  const ok = await runCli(t, ["check", "--config", good]);
+  // The bin, for what only a process shows: its exit codes, and the version found from dist/.
+  const [binBad, binVersion] = await Promise.all([
+    runCli(t, ["check", "--config", bad]),
+    runCli(t, ["--version"]),
+  ]);
+  t.equal(binBad.code, 2, "the bin exits 2 for an invalid config");
+  t.match(binBad.stderr, "routes[1].extra: unknown key");
+  t.equal(binVersion.code, 0);
+  t.match(binVersion.stdout, /^\d+\.\d+\.\d+\n$/);
+
+  const ok = await runMain(t, ["check", "--config", good]);
   t.equal(ok.code, 0);
   t.match(ok.stdout, /OK \(1 route, 0 issuers\)/);
-  const no = await runCli(t, ["check", "--config", bad]);
+  const no = await runMain(t, ["check", "--config", bad]);
   t.equal(no.code, 2);
   t.match(no.stderr, "routes[1].extra: unknown key");
   t.match(no.stderr, "routes[1].upstream.url: expected an http:// or https:// URL without credentials");
   t.match(no.stderr, "routes[1].auth.scopes: expected a list of strings");
-  const missing = await runCli(t, ["check"]);
+  const missing = await runMain(t, ["check"]);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /no config/);
-  const version = await runCli(t, ["--version"]);
+  const fromEnv = await runMain(t, ["check"], { CUPBEARER_CONFIG: good });
+  t.equal(fromEnv.code, 0, "CUPBEARER_CONFIG names the file");
+  t.match(fromEnv.stdout, `${good}: OK`);
+  const version = await runMain(t, ["--version"]);
   t.equal(version.code, 0);
-  t.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  t.equal(version.stdout, binVersion.stdout, "the same version from src/ and dist/");
 });
 
 t.test("SIGTERM: not ready at once, the in-flight request finishes, then exit 0", async (t) => {
@@ -54,22 +68,22 @@ t.test("SIGTERM: not ready at once, the in-flight request finishes, then exit 0"
   await waitReady(`http://127.0.0.1:${adminPort}`, 20_000);
 
   const inFlight = request(`http://127.0.0.1:${port}/slow`);
-  while (release === undefined) await new Promise((r) => setTimeout(r, 10));
+  const finish = await waitFor("the upstream to receive /slow", () => release);
   child.kill("SIGTERM");
-  let ready = 200;
-  for (let i = 0; i < 100 && ready === 200; i++) {
-    ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then(
+  const ready = await waitFor("/readyz to stop answering 200 after SIGTERM", async () => {
+    const status = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then(
       (r) => r.status,
       () => 0,
     );
-  }
+    return status === 200 ? undefined : status;
+  });
   t.equal(ready, 503, "readiness turns 503 while draining");
   const refused = await fetch(`http://127.0.0.1:${port}/new`).then(
     () => "accepted",
     () => "refused",
   );
   t.equal(refused, "refused", "no new connections are accepted");
-  release();
+  finish();
   const res = await inFlight;
   t.equal(res.statusCode, 200);
   t.equal(await res.body.text(), "finished", "the in-flight request completed");

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import t from "tap";
 import { request } from "undici";
 import { freePort } from "../support/emulators.js";
+import { waitFor } from "../support/wait.js";
 
 /**
  * The package as it ships, which is also what the container image holds (see Dockerfile): the
@@ -197,16 +198,16 @@ t.test("installed with production dependencies only, the CLI runs and writes not
     t.teardown(() => {
       child.kill("SIGKILL");
     });
-    let ready = 0;
-    for (let i = 0; i < 100 && ready !== 200 && child.exitCode === null; i++) {
-      try {
+    const ready = await waitFor(
+      `the installed bin to answer /readyz on 127.0.0.1:${adminPort}`,
+      async () => {
+        if (child.exitCode !== null) return -1; // exited: nothing more to wait for
         const res = await request(`http://127.0.0.1:${adminPort}/readyz`);
         await res.body.dump();
-        ready = res.statusCode;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+        return res.statusCode === 200 ? 200 : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
     t.equal(ready, 200, `/readyz ${stderr}`);
     const metrics = await request(`http://127.0.0.1:${adminPort}/metrics`);
     t.match(await metrics.body.text(), "cupbearer_requests_total");

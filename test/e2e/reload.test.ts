@@ -1,4 +1,4 @@
-import { mkdtemp, rename, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
@@ -10,10 +10,26 @@ import { spawnCli } from "../support/cli.js";
 import { freePort } from "../support/emulators.js";
 import { startIssuer } from "../support/issuer.js";
 import { startUpstream } from "../support/upstream.js";
+import { waitFor } from "../support/wait.js";
 
 /** Live reload: one atomic swap, nothing lost, nothing mixed; a bad config changes nothing. */
 const head = (extra = "") =>
   `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n${extra}`;
+
+/** The value of cupbearer_config_reloads_total{result} on an admin listener. */
+async function reloadCount(adminUrl: string, result: string): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  return Number(
+    new RegExp(`cupbearer_config_reloads_total\\{result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0,
+  );
+}
+
+/** Waits until an admin listener has counted at least `count` reloads with this result. */
+function reloadsReach(adminUrl: string, result: string, count: number): Promise<true> {
+  return waitFor(`${count} reload(s) counted as ${result} at ${adminUrl}/metrics`, async () =>
+    (await reloadCount(adminUrl, result)) >= count ? true : undefined,
+  );
+}
 
 /**
  * Swaps between two configs `swaps` times while 8 clients keep calling. A: /api needs a token and
@@ -81,12 +97,13 @@ t.test("under load, every answer follows exactly one config, and no request is l
 t.test("the same while the config file itself changes, seen by the watcher", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-load-"));
   const file = join(dir, "config.yaml");
+  let written = 0;
   await underLoad(
     t,
     6,
-    async (_app, yaml) => {
+    async (app, yaml) => {
       await writeFile(file, yaml);
-      await new Promise((r) => setTimeout(r, 500));
+      await reloadsReach(app.adminUrl, "success", ++written);
     },
     async (app, initialYaml) => {
       await writeFile(file, initialYaml);
@@ -188,12 +205,34 @@ t.test(
     await writeFile(join(dir, "..v2", "config.yaml"), "a: 2\n");
     await symlink("..v2", join(dir, "..data_tmp"));
     await rename(join(dir, "..data_tmp"), join(dir, "..data"));
-    await settle();
+    await waitFor("the watcher to see the symlink swap", () => (changes > 0 ? true : undefined));
     t.equal(changes, 1, "the symlink swap is one change");
 
     await writeFile(join(dir, "..v2", "config.yaml"), "a: 2\n");
     await settle();
     t.equal(changes, 1, "rewriting the same content is no change");
+  },
+);
+
+t.test(
+  "the watcher: a deleted file is a change, and a folder that cannot be watched is no error",
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "cupbearer-watch-"));
+    const file = join(dir, "config.yaml");
+    await writeFile(file, "a: 1\n");
+    let changes = 0;
+    const stop = watchConfigFile(file, () => changes++);
+    t.teardown(stop);
+    await new Promise((r) => setTimeout(r, 100)); // the watcher's first digest
+    await rm(file);
+    await waitFor("the watcher to see the file deleted", () => (changes > 0 ? true : undefined));
+    t.equal(changes, 1, "deleted: its content changed to none");
+
+    let never = 0;
+    const stopNothing = watchConfigFile(join(dir, "no-such-folder", "config.yaml"), () => never++);
+    t.type(stopNothing, "function", "a folder that is not there: a stop function all the same");
+    stopNothing();
+    t.equal(never, 0);
   },
 );
 
@@ -213,27 +252,17 @@ t.test("the CLI reloads on a file change and on SIGHUP; a bad edit keeps the old
   const base = `http://127.0.0.1:${port}`;
   await waitReady(`http://127.0.0.1:${adminPort}`, 20_000);
   const status = async () => (await request(`${base}/x`)).statusCode;
-  const until = async (want: number) => {
-    for (let i = 0; i < 100; i++) {
-      if ((await status()) === want) return want;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return status();
-  };
-  const reloads = async (result: string) => {
-    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-    return Number(
-      new RegExp(`cupbearer_config_reloads_total\\{result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0,
-    );
-  };
+  const until = (want: number) =>
+    waitFor(`${base}/x to answer ${want}`, async () => ((await status()) === want ? want : undefined));
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const reloads = (result: string) => reloadCount(adminUrl, result);
   t.equal(await status(), 200, "public at first");
 
   await writeFile(file, config("{ mode: required }"));
   t.equal(await until(401), 401, "the edited file took effect without a restart");
 
   await writeFile(file, config("{ mode: required, scopes: oops }"));
-  for (let i = 0; i < 50 && (await reloads("invalid")) === 0; i++)
-    await new Promise((r) => setTimeout(r, 100));
+  await reloadsReach(adminUrl, "invalid", 1);
   t.equal(await reloads("invalid"), 1, "the bad edit was seen and refused");
   t.equal(await status(), 401, "the old config still holds");
 
@@ -241,8 +270,7 @@ t.test("the CLI reloads on a file change and on SIGHUP; a bad edit keeps the old
   t.equal(await until(200), 200);
   const before = await reloads("success");
   child.kill("SIGHUP");
-  for (let i = 0; i < 50 && (await reloads("success")) === before; i++)
-    await new Promise((r) => setTimeout(r, 100));
+  await reloadsReach(adminUrl, "success", before + 1);
   t.equal(await reloads("success"), before + 1, "SIGHUP reloads even when the file did not change");
   child.kill("SIGTERM");
   t.equal(await exited, 0);

@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import { type App, createApp } from "../../src/app.js";
 import { parseConfigText } from "../../src/config/load.js";
 import { createLogger } from "../../src/log.js";
+import { waitFor } from "./wait.js";
 
 export interface RunningApp {
   app: App;
@@ -49,13 +50,16 @@ export async function startApp(yaml: string, env: NodeJS.ProcessEnv = {}): Promi
   };
 }
 
-/** Polls until cupbearer reports ready (all JWKS loaded). */
+/** Polls until cupbearer reports ready (all JWKS loaded); fails naming the URL after `timeoutMs`. */
 export async function waitReady(adminUrl: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const res = await fetch(`${adminUrl}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("cupbearer did not become ready");
+  await waitFor(
+    `cupbearer to answer 200 at ${adminUrl}/readyz`,
+    async () => {
+      const res = await fetch(`${adminUrl}/readyz`);
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`answered ${res.status}`);
+      return true;
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
 }

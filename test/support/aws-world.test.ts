@@ -18,15 +18,8 @@ import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { AssumeRoleWithWebIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import t, { type Test } from "tap";
-import {
-  type AwsKeys,
-  MOTO_IDENTITY_CREDENTIALS,
-  type MotoAws,
-  sendSigned,
-  startMotoAws,
-} from "./aws-world.js";
-import { withEmulator } from "./emulators.js";
-import { startS3rver } from "./s3rver.js";
+import { type AwsKeys, MOTO_IDENTITY_CREDENTIALS, type MotoAws, sendSigned } from "./aws-world.js";
+import { sharedMotoWorld, sharedS3rver } from "./shared.js";
 
 const REGION = "us-east-1";
 /** Never used to sign: the identity operations are unsigned by design (the SDK's noAuth). */
@@ -95,7 +88,7 @@ async function identityCredentials(world: MotoAws): Promise<Required<AwsKeys>> {
 
 t.test("moto with IAM auth on", async (t) => {
   const started = Date.now();
-  const world = await withEmulator(t, "moto (moto_iam_server.py)", () => startMotoAws());
+  const world = await sharedMotoWorld(t);
   if (!world) return;
   t.comment(`moto world ready in ${Date.now() - started} ms`);
   const clients: { destroy(): void }[] = [];
@@ -301,7 +294,7 @@ function getItem(table: string): GetItemCommand {
 
 t.test("s3rver checks SigV4 against moto's identity key pair", async (t) => {
   const started = Date.now();
-  const server = await withEmulator(t, "s3rver", () => startS3rver());
+  const server = await sharedS3rver(t);
   if (!server) return;
   t.comment(`s3rver ready in ${Date.now() - started} ms`);
   const good = s3(server.endpoint, MOTO_IDENTITY_CREDENTIALS);

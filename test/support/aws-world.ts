@@ -3,18 +3,27 @@
  * an identity pool, a role, a bucket and two tables, in a moto started through
  * test/support/moto_iam_server.py (read its header for the patches it applies to moto).
  *
- * What the world holds (account 123456789012, us-east-1):
+ * One moto serves a whole test run (`startMotoIam`, started once by the shared emulators; see
+ * shared.ts); each test file builds its own world in it (`createMotoWorld`), under names of its
+ * own, so files running side by side never see each other's objects, items, pools or switches.
+ * `startMotoAws` does both for a private moto.
+ *
+ * What a world holds (account 123456789012, us-east-1; `<tag>` is the world's own):
  * - identity pool `identityPoolId` (guests allowed with `allowGuests`). GetId, GetOpenIdToken,
  *   GetCredentialsForIdentity and STS AssumeRoleWithWebIdentity work unsigned with auth on, as
  *   on AWS; every other unsigned request gets 403.
- * - role `roleName` (`roleArn`): s3:* on `bucket` and its objects, dynamodb:* on tables named
- *   `cupbearer-*` (so `table`, and tables a test creates under that name) and their indexes.
- *   moto's fixed identity credentials (`credentials`, the same for every identity and guest,
- *   CustomRoleArn ignored) act as this role. Credentials from AssumeRoleWithWebIdentity act as
- *   the role named in the call (moto registers them itself: measured, they work with auth on).
- * - `forbiddenTable` exists but the role may not touch it (AccessDenied).
+ * - role `roleName` (`roleArn`, `cupbearer-<tag>`): s3:* on `bucket` and its objects,
+ *   dynamodb:* on tables named `cupbearer-<tag>-*` (so `table`, and tables a test creates under
+ *   that name) and their indexes. Credentials from AssumeRoleWithWebIdentity act as the role
+ *   named in the call (moto registers them itself: measured, they work with auth on).
+ * - moto's fixed identity credentials (`credentials`, the same for every identity and guest,
+ *   CustomRoleArn ignored) act as one role for the whole moto, `identityRoleArn`: s3:* on every
+ *   bucket named `cupbearer-*` and dynamodb:* on every table named so (every world's).
+ * - `forbiddenTable` (`outside-<tag>-items`) exists but no role may touch it (AccessDenied).
  * - `admin`: an IAM user allowed everything, to change the world after auth is on
  *   (`createRole`).
+ * - `endpoint` is a relay of the world's own in front of moto: `stop()` closes it, so the file
+ *   sees moto go down while other files keep theirs.
  *
  * Measured here with auth on (see aws-world.test.ts):
  * - Refusals: wrong secret → SignatureDoesNotMatch (403, S3 and DynamoDB); session token
@@ -24,9 +33,9 @@
  *   to a service, e.g. DynamoDB without a signature, land in its S3 backend). JSON services
  *   answer JSON errors whose `__type` is that code (the launcher's doing: moto sends XML).
  * - Session policies: stock moto 5.2.1 stores the inline `Policy` of AssumeRoleWithWebIdentity
- *   but never evaluates it: a request outside it is accepted. The launcher can enforce it
- *   (`enforceSessionPolicies` option or method): then a request must be allowed by the role's
- *   policies and by the session policy. moto evaluates only Action and Resource: Conditions
+ *   but never evaluates it: a request outside it is accepted. The launcher can enforce it for
+ *   the world's role (`enforceSessionPolicies` option or method): then a request by that role's
+ *   sessions must be allowed by the role's policies and by the session policy. moto evaluates only Action and Resource: Conditions
  *   (StringLike on s3:prefix for ListBucket, say) are ignored, so they neither allow nor refuse.
  * - moto computes DynamoDB resources as the table ARN only because the launcher makes it (stock
  *   moto authorizes against "*", so a policy naming a table never matched).
@@ -40,6 +49,7 @@
  *   hundred ms of set-up; on a loaded 2-CPU machine that was 3 to 8 s of wall time, the same
  *   as plain moto_server side by side.
  */
+import { randomBytes } from "node:crypto";
 import { accessSync, constants } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
@@ -51,6 +61,7 @@ import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { type Emulator, EmulatorUnavailableError, launchEmulator } from "../../demo/cognito-emulator.js";
 import { findOnPath } from "./moto.js";
+import { startRelay } from "./relay.js";
 
 export const MOTO_AWS_REGION = "us-east-1";
 export const MOTO_ACCOUNT_ID = "123456789012";
@@ -83,10 +94,18 @@ export interface IamPolicy {
 export interface MotoAwsOptions {
   /** The identity pool's AllowUnauthenticatedIdentities. Default false. */
   allowGuests?: boolean;
-  /** Switch IAM auth on before returning. Default true. */
-  auth?: boolean;
-  /** Make moto evaluate session policies (stock moto ignores them). Default false. */
+  /** Make moto evaluate session policies of the world's role (stock moto ignores them). Default false. */
   enforceSessionPolicies?: boolean;
+}
+
+/** One moto_iam_server with IAM auth on, in which each test file builds a world. */
+export interface MotoIam {
+  /** moto itself, `http://127.0.0.1:PORT`. */
+  readonly endpoint: string;
+  /** An IAM user allowed everything: builds worlds after auth is on. */
+  readonly admin: AwsKeys;
+  /** The role moto's fixed identity credentials act as (see the file's header). */
+  readonly identityRoleArn: string;
 }
 
 export interface MotoAws {
@@ -97,9 +116,11 @@ export interface MotoAws {
   /** `us-east-1:<uuid>`. */
   readonly identityPoolId: string;
   readonly allowGuests: boolean;
-  /** The role of `credentials`; also a fine RoleArn for AssumeRoleWithWebIdentity. */
+  /** The world's role: a fine RoleArn for AssumeRoleWithWebIdentity. */
   readonly roleName: string;
   readonly roleArn: string;
+  /** The role `credentials` act as, shared by every world of this moto. */
+  readonly identityRoleArn: string;
   /** The role's inline policy, as sent to IAM. */
   readonly rolePolicy: IamPolicy;
   /** A bucket the role may do anything with. */
@@ -108,25 +129,19 @@ export interface MotoAws {
   readonly table: string;
   /** A table (hash key `pk`, string) outside the role's policy. */
   readonly forbiddenTable: string;
-  /** moto's fixed identity credentials (a copy of MOTO_IDENTITY_CREDENTIALS), acting as `roleArn`. */
+  /** moto's fixed identity credentials (a copy of MOTO_IDENTITY_CREDENTIALS), acting as `identityRoleArn`. */
   readonly credentials: Required<AwsKeys>;
   /** An IAM user allowed everything: signs `createRole` and any set-up after auth is on. */
   readonly admin: AwsKeys;
-  /** IAM auth on (moto's `POST /moto-api/reset-auth` with `0`). */
-  enableAuth(): Promise<void>;
-  /** IAM auth off: every request accepted, signed or not. */
-  disableAuth(): Promise<void>;
-  /** Turns the launcher's session-policy evaluation on or off. */
+  /** Turns the launcher's session-policy evaluation for `roleArn`'s sessions on or off. */
   enforceSessionPolicies(on: boolean): Promise<void>;
   /** Creates a role (trusting cognito-identity) with one inline policy; returns its ARN. */
   createRole(name: string, policy: IamPolicy): Promise<string>;
+  /** Closes the world's relay: moto is down for this world (and, if private, stops it). */
   stop(): Promise<void>;
 }
 
-const ROLE_NAME = "cupbearer-identity";
-const BUCKET = "cupbearer-files";
-const TABLE = "cupbearer-items";
-const FORBIDDEN_TABLE = "outside-items";
+const IDENTITY_ROLE_NAME = "cupbearer-identity";
 const SETUP_KEYS: AwsKeys = { accessKeyId: "setup", secretAccessKey: "setup" };
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
@@ -144,13 +159,14 @@ const COGNITO_TRUST: IamPolicy = {
   ],
 };
 
-function worldPolicy(accountId: string): IamPolicy {
-  const tables = `arn:aws:dynamodb:${MOTO_AWS_REGION}:${accountId}:table/cupbearer-*`;
+/** s3:* on the bucket(s) matching `bucket` and their objects, dynamodb:* on tables matching `tables`. */
+function bucketAndTablesPolicy(bucket: string, tables: string): IamPolicy {
+  const tableArn = `arn:aws:dynamodb:${MOTO_AWS_REGION}:${MOTO_ACCOUNT_ID}:table/${tables}`;
   return {
     Version: "2012-10-17",
     Statement: [
-      { Effect: "Allow", Action: "s3:*", Resource: [`arn:aws:s3:::${BUCKET}`, `arn:aws:s3:::${BUCKET}/*`] },
-      { Effect: "Allow", Action: "dynamodb:*", Resource: [tables, `${tables}/index/*`] },
+      { Effect: "Allow", Action: "s3:*", Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`] },
+      { Effect: "Allow", Action: "dynamodb:*", Resource: [tableArn, `${tableArn}/index/*`] },
     ],
   };
 }
@@ -305,21 +321,14 @@ async function post(endpoint: string, path: string, body: string): Promise<void>
 }
 
 /** Starts the launcher with TZ=UTC (moto's credential Expiration is naive local time). */
-function launch(roleArn: string, enforceSessionPolicies: boolean): Promise<Emulator> {
+function launch(roleArn: string): Promise<Emulator> {
   const python = findOnPath("python3");
   if (!python) return Promise.reject(new EmulatorUnavailableError("python3 not found on PATH"));
   accessSync(LAUNCHER, constants.R_OK); // a missing launcher is a bug, not a missing tool
   return launchEmulator(
     async (port) => ({
       command: python,
-      args: [
-        LAUNCHER,
-        "--port",
-        String(port),
-        "--identity-role-arn",
-        roleArn,
-        ...(enforceSessionPolicies ? ["--enforce-session-policies"] : []),
-      ],
+      args: [LAUNCHER, "--port", String(port), "--identity-role-arn", roleArn],
       env: { ...process.env, TZ: "UTC", PYTHONUNBUFFERED: "1" },
       endpoint: `http://127.0.0.1:${port}`,
       isReady: async (url, signal) => (await fetch(`${url}/_cupbearer/ready`, { signal })).ok,
@@ -340,23 +349,22 @@ async function createTable(client: DynamoDBClient, name: string): Promise<void> 
 }
 
 /**
- * Starts moto and builds the world (see the file's header). Missing python3 or moto →
- * EmulatorUnavailableError, so `withEmulator` skips (or fails under CI).
+ * Starts moto with IAM auth on, the identity role and the admin user (see the file's header);
+ * no world yet. Missing python3 or moto → EmulatorUnavailableError, so `withEmulator` skips (or
+ * fails under CI).
  */
-export async function startMotoAws(options: MotoAwsOptions = {}): Promise<MotoAws> {
-  const accountId = MOTO_ACCOUNT_ID;
-  const roleArn = `arn:aws:iam::${accountId}:role/${ROLE_NAME}`;
-  const allowGuests = options.allowGuests ?? false;
-  const emulator = await launch(roleArn, options.enforceSessionPolicies ?? false);
+export async function startMotoIam(): Promise<MotoIam & { stop(): Promise<void> }> {
+  const identityRoleArn = `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/${IDENTITY_ROLE_NAME}`;
+  const emulator = await launch(identityRoleArn);
   const { endpoint } = emulator;
-  const sdk = { region: MOTO_AWS_REGION, endpoint, credentials: SETUP_KEYS, maxAttempts: 1 };
-  const s3 = new S3Client({ ...sdk, forcePathStyle: true });
-  const dynamodb = new DynamoDBClient(sdk);
-  const identity = new CognitoIdentityClient(sdk);
   try {
-    const rolePolicy = worldPolicy(accountId);
-    const [createdRoleArn, admin, identityPoolId] = await Promise.all([
-      createRoleWithPolicy(endpoint, SETUP_KEYS, ROLE_NAME, rolePolicy),
+    const [createdRoleArn, admin] = await Promise.all([
+      createRoleWithPolicy(
+        endpoint,
+        SETUP_KEYS,
+        IDENTITY_ROLE_NAME,
+        bucketAndTablesPolicy("cupbearer-*", "cupbearer-*"),
+      ),
       (async (): Promise<AwsKeys> => {
         await iam(endpoint, SETUP_KEYS, { Action: "CreateUser", UserName: "cupbearer-admin" });
         await iam(endpoint, SETUP_KEYS, {
@@ -377,49 +385,97 @@ export async function startMotoAws(options: MotoAwsOptions = {}): Promise<MotoAw
           secretAccessKey: xmlField(key, "SecretAccessKey"),
         };
       })(),
+    ]);
+    if (createdRoleArn !== identityRoleArn) {
+      throw new Error(`role ARN ${createdRoleArn}, expected ${identityRoleArn}`);
+    }
+    // IAM auth on (moto's own switch: 0 unauthenticated requests left).
+    await post(endpoint, "/moto-api/reset-auth", "0");
+    return { endpoint, admin, identityRoleArn, stop: emulator.stop };
+  } catch (err) {
+    await emulator.stop();
+    throw err;
+  }
+}
+
+/**
+ * Builds a world of this file's own in `moto` (see the file's header), signed by its admin; its
+ * `stop()` closes the world's relay only.
+ */
+export async function createMotoWorld(moto: MotoIam, options: MotoAwsOptions = {}): Promise<MotoAws> {
+  const tag = randomBytes(4).toString("hex");
+  const name = `cupbearer-${tag}`;
+  const names = { bucket: name, table: `${name}-items`, forbiddenTable: `outside-${tag}-items` };
+  const allowGuests = options.allowGuests ?? false;
+  const admin = { ...moto.admin };
+  const sdk = { region: MOTO_AWS_REGION, endpoint: moto.endpoint, credentials: admin, maxAttempts: 1 };
+  const s3 = new S3Client({ ...sdk, forcePathStyle: true });
+  const dynamodb = new DynamoDBClient(sdk);
+  const identity = new CognitoIdentityClient(sdk);
+  const relay = await startRelay(moto.endpoint);
+  try {
+    const rolePolicy = bucketAndTablesPolicy(names.bucket, `${name}-*`);
+    const [roleArn, identityPoolId] = await Promise.all([
+      createRoleWithPolicy(moto.endpoint, admin, name, rolePolicy),
       (async () => {
         const out = await identity.send(
           new CreateIdentityPoolCommand({
-            IdentityPoolName: "cupbearer_world",
+            IdentityPoolName: `cupbearer_${tag}`,
             AllowUnauthenticatedIdentities: allowGuests,
           }),
         );
         if (out.IdentityPoolId === undefined) throw new Error("CreateIdentityPool answered without an id");
         return out.IdentityPoolId;
       })(),
-      s3.send(new CreateBucketCommand({ Bucket: BUCKET })),
-      createTable(dynamodb, TABLE),
-      createTable(dynamodb, FORBIDDEN_TABLE),
+      s3.send(new CreateBucketCommand({ Bucket: names.bucket })),
+      createTable(dynamodb, names.table),
+      createTable(dynamodb, names.forbiddenTable),
     ]);
-    if (createdRoleArn !== roleArn) throw new Error(`role ARN ${createdRoleArn}, expected ${roleArn}`);
     const world: MotoAws = {
-      endpoint,
+      endpoint: relay.endpoint,
       region: MOTO_AWS_REGION,
-      accountId,
+      accountId: MOTO_ACCOUNT_ID,
       identityPoolId,
       allowGuests,
-      roleName: ROLE_NAME,
+      roleName: name,
       roleArn,
+      identityRoleArn: moto.identityRoleArn,
       rolePolicy,
-      bucket: BUCKET,
-      table: TABLE,
-      forbiddenTable: FORBIDDEN_TABLE,
+      ...names,
       credentials: { ...MOTO_IDENTITY_CREDENTIALS },
       admin,
-      enableAuth: () => post(endpoint, "/moto-api/reset-auth", "0"),
-      disableAuth: () => post(endpoint, "/moto-api/reset-auth", "inf"),
-      enforceSessionPolicies: (on) => post(endpoint, "/_cupbearer/session-policies", on ? "on" : "off"),
-      createRole: (name, policy) => createRoleWithPolicy(endpoint, admin, name, policy),
-      stop: () => emulator.stop(),
+      // To moto itself, not through the relay: a teardown may switch it off after stop().
+      enforceSessionPolicies: (on) =>
+        post(moto.endpoint, "/_cupbearer/session-policies", `${on ? "on" : "off"} ${roleArn}`),
+      createRole: (roleName, policy) => createRoleWithPolicy(moto.endpoint, admin, roleName, policy),
+      stop: () => relay.close(),
     };
-    if (options.auth ?? true) await world.enableAuth();
+    if (options.enforceSessionPolicies) await world.enforceSessionPolicies(true);
     return world;
   } catch (err) {
-    await emulator.stop();
+    await relay.close();
     throw err;
   } finally {
     s3.destroy();
     dynamodb.destroy();
     identity.destroy();
+  }
+}
+
+/** A private moto (`startMotoIam`) with one world in it; the world's `stop()` stops moto too. */
+export async function startMotoAws(options: MotoAwsOptions = {}): Promise<MotoAws> {
+  const moto = await startMotoIam();
+  try {
+    const world = await createMotoWorld(moto, options);
+    return {
+      ...world,
+      stop: async () => {
+        await world.stop();
+        await moto.stop();
+      },
+    };
+  } catch (err) {
+    await moto.stop();
+    throw err;
   }
 }

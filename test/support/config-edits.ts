@@ -1,4 +1,5 @@
-import { ConfigError, parseConfig } from "../../src/config/schema.js";
+import { parseConfig } from "../../src/config/schema.js";
+import { ConfigError } from "../../src/config/types.js";
 
 /** Edit value that removes the key (or list item) instead of setting it. */
 export const REMOVE = Symbol("remove");

@@ -17,6 +17,7 @@ import {
 } from "../../demo/cognito-emulator.js";
 import { decodeJwt, portIsOpen, withEmulator } from "./emulators.js";
 import { seedMotoPool, startMoto } from "./moto.js";
+import { waitFor } from "./wait.js";
 
 interface Flavour {
   name: string;
@@ -167,7 +168,12 @@ if (process.env.CUPBEARER_ORPHAN_PROBE === "1") {
 
     child.kill("SIGKILL"); // no `exit` handler runs: only the stdin guard can clean up
     for (const endpoint of endpoints) {
-      t.ok(await eventually(async () => !(await portIsOpen(endpoint)), 10_000), `${endpoint} is gone`);
+      const gone = await waitFor(
+        `${endpoint} to close after the SIGKILL`,
+        async () => ((await portIsOpen(endpoint)) ? undefined : true),
+        { timeoutMs: 10_000, intervalMs: 100 },
+      ).catch(() => false);
+      t.ok(gone, `${endpoint} is gone`);
     }
   });
 }
@@ -192,13 +198,4 @@ function readEndpoints(t: Test, stream: NodeJS.ReadableStream | null): Promise<s
       reject(new Error("probe exited before READY"));
     });
   });
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
 }

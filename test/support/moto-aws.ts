@@ -29,7 +29,6 @@ import type { AddressInfo } from "node:net";
 import { CognitoIdentityClient, CreateIdentityPoolCommand } from "@aws-sdk/client-cognito-identity";
 import { STSClient } from "@aws-sdk/client-sts";
 import type { Test } from "tap";
-import type { Emulator } from "../../demo/cognito-emulator.js";
 import {
   type CredentialsCacheKind,
   type CredentialsError,
@@ -39,15 +38,11 @@ import {
   type CredentialsResult,
   type ExchangeResult,
 } from "../../src/aws/credentials.js";
-import { startMoto } from "./moto.js";
+
+export { startMotoUtc } from "./moto.js";
 
 /** The region moto's pools live in, here. */
 export const MOTO_REGION = "us-east-1";
-
-/** startMoto() with TZ=UTC, so moto's credential Expiration is right. */
-export function startMotoUtc(): Promise<Emulator> {
-  return startMoto({ ...process.env, TZ: "UTC" });
-}
 
 /** A Cognito Identity client for tests: dummy credentials, an explicit endpoint, few retries. */
 export function identityClient(endpoint: string, maxAttempts = 1): CognitoIdentityClient {

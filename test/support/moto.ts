@@ -73,6 +73,14 @@ export function startMoto(env?: NodeJS.ProcessEnv): Promise<Emulator> {
 }
 
 /**
+ * startMoto() with TZ=UTC: moto writes identity-pool credential Expirations as naive local time
+ * read as UTC, right only when TZ is UTC (see moto-aws.ts). Cognito user pools do not mind.
+ */
+export function startMotoUtc(): Promise<Emulator> {
+  return startMoto({ ...process.env, TZ: "UTC" });
+}
+
+/**
  * Seeds a pool in moto (region us-east-1). Tokens carry AWS's issuer; moto serves the JWKS
  * (one static key for every pool) at `${endpoint}/<poolId>/.well-known/jwks.json`.
  */

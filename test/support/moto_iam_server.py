@@ -32,7 +32,8 @@ IAM auth is off at start (moto's default) unless --auth; switch it on with moto'
    (measured: see aws-world.ts). With --enforce-session-policies, or after
    `POST /_cupbearer/session-policies` body `on`, a request by such credentials must also be
    allowed by that session policy (an explicit Deny or no match refuses it). Body `off` turns
-   it off again.
+   it off again. Body `on ROLE_ARN` (`off ROLE_ARN`) does the same for the sessions of that one
+   role only, so test files sharing this server each switch their own role.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ FIXED_KEY_SESSION_NAME = "cupbearer-identity"
 # "_" cannot start an S3 bucket name, so these never shadow a path-style S3 request.
 CONTROL_PATH = "/_cupbearer/session-policies"
 READY_PATH = "/_cupbearer/ready"
+ROLE_ARN = re.compile(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]+")
 
 
 def main() -> None:
@@ -61,7 +63,7 @@ def main() -> None:
     parser.add_argument("--auth", action="store_true", help="IAM auth on from the start")
     parser.add_argument("--enforce-session-policies", action="store_true")
     args = parser.parse_args()
-    if not re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]+", args.identity_role_arn):
+    if not ROLE_ARN.fullmatch(args.identity_role_arn):
         parser.error("--identity-role-arn must be arn:aws:iam::<12 digits>:role/<name>")
 
     try:
@@ -72,7 +74,8 @@ def main() -> None:
         sys.exit(127)
 
     state = {"enforce_session_policies": bool(args.enforce_session_policies)}
-    install_patches(args.identity_role_arn, state)
+    roles: set[str] = set()
+    install_patches(args.identity_role_arn, state, roles)
 
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
@@ -91,12 +94,17 @@ def main() -> None:
             return [b"ready\n"]
         if environ.get("PATH_INFO") == CONTROL_PATH and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
-            value = environ["wsgi.input"].read(min(length, 16)).decode("utf-8", "replace").strip()
-            if value not in ("on", "off"):
+            value = environ["wsgi.input"].read(min(length, 512)).decode("utf-8", "replace").strip()
+            switch, _, role_arn = value.partition(" ")
+            if switch not in ("on", "off") or (role_arn and not ROLE_ARN.fullmatch(role_arn)):
                 start_response("400 Bad Request", [("Content-Type", "text/plain")])
-                return [b"body must be on or off\n"]
-            previous = state["enforce_session_policies"]
-            state["enforce_session_policies"] = value == "on"
+                return [b"body must be on or off, optionally followed by a role ARN\n"]
+            if role_arn:
+                previous = role_arn in roles
+                (roles.add if switch == "on" else roles.discard)(role_arn)
+            else:
+                previous = state["enforce_session_policies"]
+                state["enforce_session_policies"] = switch == "on"
             body = json.dumps({"previous": "on" if previous else "off"}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
@@ -110,7 +118,7 @@ def main() -> None:
         pass
 
 
-def install_patches(identity_role_arn: str, state: dict[str, bool]) -> None:
+def install_patches(identity_role_arn: str, state: dict[str, bool], roles: set[str]) -> None:
     from moto import settings
     from moto.cognitoidentity.models import CognitoIdentityBackend, cognitoidentity_backends
     from moto.core.authorization import ActionAuthenticatorMixin
@@ -245,11 +253,15 @@ def install_patches(identity_role_arn: str, state: dict[str, bool]) -> None:
 
     def check_action_permitted(self: Any, resource: str) -> None:
         original_check(self, resource)
-        if not state["enforce_session_policies"] or not isinstance(self._access_key, AssumedRoleAccessKey):
+        if not (state["enforce_session_policies"] or roles) or not isinstance(
+            self._access_key, AssumedRoleAccessKey
+        ):
             return
         sts_backend = sts_backends[self._access_key.account_id][self._access_key.partition]
         role = sts_backend.get_assumed_role_from_access_key(self._access_key._access_key_id)
         if role is None or not role.policy:
+            return
+        if not state["enforce_session_policies"] and role.role_arn not in roles:
             return
         if IAMPolicy(role.policy).is_action_permitted(self._action, resource) != PermissionResult.PERMITTED:
             self._raise_access_denied()

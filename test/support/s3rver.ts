@@ -28,7 +28,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { EmulatorUnavailableError, launchEmulator } from "../../demo/cognito-emulator.js";
-import { type AwsKeys, MOTO_IDENTITY_CREDENTIALS } from "./aws-world.js";
+import { type AwsKeys, MOTO_IDENTITY_CREDENTIALS, sendSigned } from "./aws-world.js";
 
 export interface S3rverOptions {
   /** Created at start. Default "cupbearer-files" (the moto world's bucket name). */
@@ -118,4 +118,24 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<S3rver> 
     { name: "s3rver" },
   );
   return { endpoint: emulator.endpoint, bucket, region: "us-east-1", directory, stop: emulator.stop };
+}
+
+/**
+ * A bucket of the caller's own in a running (shared) s3rver, created through its S3 API with
+ * moto's identity key pair; the handle's `stop()` leaves the server running.
+ */
+export async function createS3rverBucket(
+  server: Pick<S3rver, "endpoint" | "region" | "directory">,
+  bucket: string,
+): Promise<S3rver> {
+  const answer = await sendSigned({
+    endpoint: server.endpoint,
+    method: "PUT",
+    path: `/${bucket}`,
+    service: "s3",
+    region: server.region,
+    credentials: MOTO_IDENTITY_CREDENTIALS,
+  });
+  if (answer.status !== 200) throw new Error(`s3rver: creating bucket ${bucket} answered ${answer.status}`);
+  return { ...server, bucket, stop: async () => undefined };
 }

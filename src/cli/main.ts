@@ -1,0 +1,167 @@
+/**
+ * The `cupbearer` command line: argv in, an exit code out. Importing this runs nothing; the bin
+ * (src/cli.ts) calls `main` and is the only place that exits the process. Output and signals
+ * come through `CliIo`, so tests run every command in-process.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import type { AppOptions } from "../app.js";
+import { loadConfigFile } from "../config/load.js";
+import { type Config, ConfigError } from "../config/types.js";
+import { devBanner, devConfig } from "../dev.js";
+import { type SignalSource, serve } from "./serve.js";
+
+export type { SignalSource } from "./serve.js";
+
+/** Where the CLI writes, reads its environment and hears signals; `processIo()` in the bin. */
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  /** `CUPBEARER_CONFIG` is read from here. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** SIGTERM and SIGINT stop a running proxy; SIGHUP reloads its config file. */
+  signals: SignalSource;
+  /** Handed to createApp (e.g. a logger writing somewhere other than stdout). */
+  app?: AppOptions;
+}
+
+/** The real process's streams, environment and signals. */
+export function processIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, signals: process };
+}
+
+export const USAGE = `Usage:
+  cupbearer [start] --config FILE   run the proxy (or set CUPBEARER_CONFIG)
+  cupbearer check --config FILE     validate a config file; exit 0 if valid, 2 if not
+  cupbearer dev --upstream URL --issuer URL|POOL_ID [options]
+                                    a local dev proxy, no config file: every path of the
+                                    upstream needs a valid token of the issuer
+      --upstream URL                the service to protect, e.g. http://127.0.0.1:3000
+      --issuer URL|POOL_ID          the issuer exactly as in the tokens' iss (http only on
+                                    loopback), or a Cognito user pool id like eu-west-1_AbCdEf123
+      --client-id ID                accept only this app client's tokens; repeatable
+                                    (default: every client of the issuer)
+      --port PORT                   listen port (default 8080)
+      --host HOST                   listen address (default 127.0.0.1)
+      --admin-port PORT             /healthz, /readyz, /metrics on 127.0.0.1 (default 9090)
+  cupbearer --version               print the version
+  cupbearer --help                  print this help`;
+
+const OPTIONS = {
+  config: { type: "string", short: "c" },
+  version: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  upstream: { type: "string" },
+  issuer: { type: "string" },
+  "client-id": { type: "string", multiple: true },
+  port: { type: "string" },
+  host: { type: "string" },
+  "admin-port": { type: "string" },
+} as const satisfies ParseArgsConfig["options"];
+
+/** The flags only `cupbearer dev` takes. */
+const DEV_FLAGS = ["upstream", "issuer", "client-id", "port", "host", "admin-port"] as const;
+
+/** The package's version, found by walking up from this file (src/cli/ in tests, dist/src/cli/ when built). */
+export function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === "cupbearer") return pkg.version ?? "0.0.0";
+    } catch {
+      // not here; look one folder up
+    }
+    dir = dirname(dir);
+  }
+  return "0.0.0";
+}
+
+/**
+ * Runs one command line (without `node` and the script: `process.argv.slice(2)`) and resolves
+ * with its exit code: 0 done, 2 a usage or config error. A proxy it starts runs until SIGTERM
+ * or SIGINT arrives through `io.signals`. Unexpected failures reject.
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true });
+  } catch (err) {
+    return usageError(io, (err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    io.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (values.help) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const command = positionals[0] ?? "start";
+  if (!["start", "check", "dev"].includes(command) || positionals.length > 1) {
+    return usageError(io, `unknown command: ${positionals.join(" ")}`);
+  }
+
+  if (command === "dev") {
+    if (values.config !== undefined)
+      return usageError(io, "cupbearer dev takes no --config (use cupbearer start)");
+    let config: Config;
+    try {
+      config = devConfig({
+        upstream: values.upstream,
+        issuer: values.issuer,
+        clientIds: values["client-id"],
+        port: values.port,
+        host: values.host,
+        adminPort: values["admin-port"],
+      });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return usageError(io, `cupbearer dev: invalid arguments\n${indented(err.problems)}`);
+    }
+    // On stderr: stdout carries the JSON log lines.
+    return serve(config, io, { onListening: (ports) => io.stderr.write(devBanner(config, ports)) });
+  }
+
+  const devOnly = DEV_FLAGS.find((flag) => values[flag] !== undefined);
+  if (devOnly !== undefined) return usageError(io, `--${devOnly} is an option of cupbearer dev only`);
+  const file = values.config ?? io.env.CUPBEARER_CONFIG;
+  if (file === undefined || file === "") {
+    return usageError(io, "no config: pass --config FILE or set CUPBEARER_CONFIG");
+  }
+
+  let config: Config;
+  try {
+    config = await loadConfigFile(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.stderr.write(`${file}: invalid configuration\n${indented(err.problems)}\n`);
+    return 2;
+  }
+  if (command === "check") {
+    const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    io.stdout.write(
+      `${file}: OK (${plural(config.routes.length, "route")}, ${plural(config.issuers.length, "issuer")}${
+        config.identityPools.length > 0 ? `, ${plural(config.identityPools.length, "identity pool")}` : ""
+      })\n`,
+    );
+    return 0;
+  }
+  return serve(config, io, { file });
+}
+
+function indented(problems: readonly string[]): string {
+  return problems.map((p) => `  ${p}`).join("\n");
+}
+
+/** Writes the problem and the usage to stderr; exit code 2, as for an invalid config. */
+function usageError(io: CliIo, message: string): number {
+  io.stderr.write(`${message}\n${USAGE}\n`);
+  return 2;
+}

@@ -1,0 +1,92 @@
+import { type RequestHeaderFilter, upstreamRequestHeaders } from "../core/headers.js";
+import { identityHeaders } from "../core/identity.js";
+import type { TokenSource } from "../core/token-source.js";
+import {
+  type AuthorizedExchange,
+  NOTHING_HELD,
+  type PreparedRequest,
+  type UpstreamStrategy,
+} from "./upstream.js";
+
+export interface PlainUpstreamProps {
+  readonly origin: string;
+  readonly timeoutMs: number;
+  /** The path the upstream receives for a matched, normalized path. */
+  readonly upstreamPath: (path: string) => string;
+  /** Identity headers of every route and the fixed drops. */
+  readonly filter: RequestHeaderFilter;
+  /** Set when the token is taken out before forwarding (public routes have none to take). */
+  readonly stripToken: TokenSource | undefined;
+  /** Header name → claim name, lower-case names. */
+  readonly claimHeaders: ReadonlyArray<readonly [string, string]>;
+  /** Extend a trusted proxy's X-Forwarded-* instead of replacing it. */
+  readonly trustForwardedHeaders: boolean;
+}
+
+/**
+ * A service that takes the request as it came, with the token (or without it, as the route says),
+ * identity headers cupbearer vouches for, and forwarding headers only cupbearer writes.
+ */
+export class PlainUpstream implements UpstreamStrategy {
+  readonly kind = "plain";
+  readonly upgrades = true;
+  readonly origin: string;
+  readonly timeoutMs: number;
+
+  constructor(private readonly props: PlainUpstreamProps) {
+    this.origin = props.origin;
+    this.timeoutMs = props.timeoutMs;
+  }
+
+  prepare(exchange: AuthorizedExchange): PreparedRequest {
+    const { props } = this;
+    const { req, identity } = exchange;
+    const h = req.headers;
+    let query = exchange.query;
+    let strippedHeader: string | undefined;
+    const append: string[] = [];
+
+    const source = props.stripToken;
+    if (source !== undefined) {
+      strippedHeader = source.headerName;
+      query = source.stripFromQuery(query);
+      const cookie = h.cookie;
+      if (cookie !== undefined) {
+        const kept = source.stripFromCookie(cookie);
+        if (kept !== cookie) {
+          strippedHeader = "cookie";
+          if (kept !== undefined) append.push("cookie", kept);
+        }
+      }
+    }
+    if (identity !== undefined) {
+      for (const [name, value] of identityHeaders(identity, props.claimHeaders)) append.push(name, value);
+    }
+
+    const remote = req.socket.remoteAddress ?? "";
+    if (props.trustForwardedHeaders) {
+      const xff = h["x-forwarded-for"];
+      const proto = h["x-forwarded-proto"];
+      const xfh = h["x-forwarded-host"];
+      append.push(
+        "x-forwarded-for",
+        typeof xff === "string" && xff !== "" ? `${xff}, ${remote}` : remote,
+        "x-forwarded-proto",
+        typeof proto === "string" ? proto : "http",
+        "x-forwarded-host",
+        typeof xfh === "string" ? xfh : (h.host ?? ""),
+      );
+    } else {
+      append.push("x-forwarded-for", remote, "x-forwarded-proto", "http", "x-forwarded-host", h.host ?? "");
+    }
+    append.push("x-request-id", exchange.requestId);
+
+    return {
+      method: exchange.method,
+      path: props.upstreamPath(exchange.path) + query,
+      headers: upstreamRequestHeaders(req.rawHeaders, props.filter, h.connection, strippedHeader, append),
+      body: exchange.hasBody ? req : null,
+      release: NOTHING_HELD,
+    };
+  }
+}
