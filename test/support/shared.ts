@@ -71,18 +71,14 @@ export const STARTERS: Record<SharedName, { label: string; start(): Promise<Star
 /** Startup can take long on a loaded machine, and an emulator gets three attempts of 20 s. */
 const SHARED_WAIT_MS = 120_000;
 
-/** The run's record: the keeper's, found through the tap process every file is a child of. */
-function runRecord(): string {
-  return process.env.CUPBEARER_EMULATORS_RECORD ?? recordPath(process.ppid);
-}
-
 /**
  * This run's emulator `name` for test `t`, or undefined after a loud skip (see `withEmulator`).
  */
 async function shared(t: Test, name: SharedName): Promise<Started | undefined> {
   const { label, start } = STARTERS[name];
   return withEmulator(t, label, async () => {
-    const path = runRecord();
+    // The keeper's record, found through the tap process every test file is a child of.
+    const path = recordPath(process.ppid);
     if (readRecord(path) === undefined) {
       t.comment(`no shared emulators in this run (no ${path}): starting a private ${label}`);
       return start();

@@ -1,0 +1,88 @@
+/**
+ * forward() between real sockets: a front server on 127.0.0.1 relays through an undici Pool to a
+ * back server, as the handler does; the error-answer filter and the failure mapping.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import t, { type Test } from "tap";
+import { Pool, request } from "undici";
+import { type ErrorBodyFilter, forward, type UpstreamRequest } from "../../src/proxy/forwarder.js";
+import { serve } from "../support/server.js";
+
+const scrub: ErrorBodyFilter = { maxBytes: 64, rewrite: (text) => text.replaceAll("SECRET", "[gone]") };
+
+/** A front server forwarding every request to `back` with `filter`; resolves what forward() settled with. */
+async function front(t: Test, back: (req: IncomingMessage, res: ServerResponse) => void, filter = scrub) {
+  const backUrl = await serve(t, back);
+  const pool = new Pool(backUrl);
+  t.teardown(() => pool.destroy());
+  const outcomes: Array<number | string> = [];
+  const url = await serve(t, (req, res) => {
+    const upstream: UpstreamRequest = {
+      method: req.method ?? "GET",
+      path: req.url ?? "/",
+      headers: [],
+      body: null,
+      errorBody: filter,
+    };
+    forward(pool, upstream, 300, res, { requestId: "req-12345678", draining: () => false }, () => {}).then(
+      (status) => outcomes.push(status),
+      (err: { reason: string }) => {
+        outcomes.push(err.reason);
+        res.writeHead(502).end();
+      },
+    );
+  });
+  return { url, outcomes };
+}
+
+t.test("error answers are rewritten, or lose a body that cannot be checked", async (t) => {
+  const { url } = await front(t, (req, res) => {
+    const big = "SECRET".repeat(20);
+    if (req.url === "/small") res.writeHead(403, { "content-type": "text/plain" }).end("no: SECRET");
+    else if (req.url === "/big") res.writeHead(403).end(big);
+    else if (req.url === "/gzip") res.writeHead(500, { "content-encoding": "gzip" }).end("SECRET");
+    else if (req.url === "/identity") res.writeHead(500, { "content-encoding": "identity" }).end("SECRET");
+    else if (req.method === "HEAD") res.writeHead(404, { "content-length": "17" }).end();
+    else res.writeHead(200).end("SECRET is fine in a success");
+  });
+  const get = async (path: string, method: "GET" | "HEAD" = "GET") => {
+    const res = await request(`${url}${path}`, { method });
+    return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+  };
+  const small = await get("/small");
+  t.equal(small.status, 403);
+  t.equal(small.text, "no: [gone]");
+  t.equal(small.headers["content-length"], String("no: [gone]".length));
+  t.equal(small.headers["x-request-id"], "req-12345678");
+  t.equal((await get("/big")).text, "", "over maxBytes: no body");
+  const gzip = await get("/gzip");
+  t.equal(gzip.text, "", "compressed: no body");
+  t.equal(gzip.headers["content-encoding"], undefined, "nor its encoding");
+  t.equal((await get("/identity")).text, "[gone]", "identity encoding is readable");
+  const head = await get("/missing", "HEAD");
+  t.equal(head.status, 404);
+  t.equal(head.headers["content-length"], "17", "an answer to HEAD keeps its length");
+  t.equal((await get("/ok")).text, "SECRET is fine in a success", "successes stream untouched");
+});
+
+t.test("no answer at all is a refusal: 504 when too slow, 502 otherwise", async (t) => {
+  const { url, outcomes } = await front(t, (req, res) => {
+    if (req.url === "/slow") setTimeout(() => res.end(), 2000).unref();
+    else res.socket?.destroy();
+  });
+  await (await request(`${url}/slow`)).body.dump();
+  await (await request(`${url}/reset`)).body.dump();
+  t.strictSame(outcomes, ["upstream_timeout", "upstream_error"]);
+});
+
+t.test("an answer cut after it began cuts the client's connection too", async (t) => {
+  const { url, outcomes } = await front(t, (_req, res) => {
+    res.writeHead(200, { "content-length": "100" });
+    res.write("part");
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+  const res = await request(`${url}/cut`);
+  t.equal(res.statusCode, 200);
+  await t.rejects(res.body.text(), "the client sees the cut");
+  t.strictSame(outcomes, [200]);
+});
