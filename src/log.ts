@@ -136,12 +136,37 @@ export function createLogDestination(fd = 1, options: Partial<LogBufferOptions> 
 }
 
 const CENSOR = "[redacted]";
+/** Keys redacted at the top of a line, by pino's compiled paths (cheap: looked up by key). */
+const SECRET_KEYS = ["token", "authorization", "headers"];
+/** Keys redacted one level down as well (`{ err: { headers } }`), by `redactNested`. */
+const NESTED_SECRET_KEYS: ReadonlyArray<PropertyKey> = ["authorization", "headers"];
+
 /**
- * Keys redacted at the top of a line and one level down (`{ err: { headers } }`), by pino's own
- * paths. A hand-made nested redaction measured ~2 µs cheaper per line but lost an Error's stack on
- * Node 24 (its stack is an accessor that only real errors answer): correctness first.
+ * pino's `*.authorization` and `*.headers` redact paths, done before pino builds the line: pino's
+ * wildcard redaction runs on every key of every line (about 2 µs of an access-log line's 3.5 µs),
+ * this looks at object values only and copies one only when it holds such a key. The copy keeps
+ * the prototype and every own property, an accessor read on the original (on Node 24 an Error's
+ * stack is an accessor that only the real error answers), so pino's error serializer shows it as
+ * before; `test/log.test.ts` compares the lines with pino's own redaction.
  */
-const SECRET_PATHS = ["token", "authorization", "headers", "*.authorization", "*.headers"];
+function redactNested(line: Record<string, unknown>): Record<string, unknown> {
+  let out = line;
+  for (const key in line) {
+    const value = line[key];
+    if (value === null || typeof value !== "object" || !Object.hasOwn(line, key)) continue;
+    if (!NESTED_SECRET_KEYS.some((name) => Object.hasOwn(value, name))) continue;
+    const properties = Object.getOwnPropertyDescriptors(value) as Record<PropertyKey, PropertyDescriptor>;
+    for (const name of Reflect.ownKeys(properties)) {
+      const was = properties[name] as PropertyDescriptor;
+      const enumerable = was.enumerable ?? false;
+      if (NESTED_SECRET_KEYS.includes(name)) properties[name] = { value: CENSOR, enumerable };
+      else if (was.get !== undefined) properties[name] = { value: Reflect.get(value, name), enumerable };
+    }
+    if (out === line) out = { ...line };
+    out[key] = Object.create(Object.getPrototypeOf(value), properties);
+  }
+  return out;
+}
 
 /**
  * The process logger: JSON lines, by default on stdout through a buffered destination. Nothing that
@@ -158,8 +183,8 @@ export function createLogger(
       level,
       base: { service: "cupbearer" },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: SECRET_PATHS, censor: CENSOR },
+      formatters: { level: (label) => ({ level: label }), log: redactNested },
+      redact: { paths: SECRET_KEYS, censor: CENSOR },
     },
     destination,
   );

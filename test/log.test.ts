@@ -117,6 +117,14 @@ t.test("redaction: the same lines as pino's own redact paths, top level and one 
     ["arrays and nulls", { list: [{ headers: "in an array" }], none: null, n: 1 }],
     ["an error carrying headers", { err: errorWithHeaders }],
     ["an error with non-enumerable headers", { err: hidden }],
+    [
+      "an error with a cause, under another key",
+      { failure: Object.assign(new Error("outer", { cause: errorWithHeaders }), { headers: "h" }) },
+    ],
+    [
+      "an own getter beside the secret",
+      { res: Object.defineProperties({ headers: "h" }, { status: { get: () => 502, enumerable: true } }) },
+    ],
   ];
   for (const [name, line] of cases) {
     const ours = capture();
