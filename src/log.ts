@@ -55,9 +55,34 @@ function onUncaught(err: Error, origin: string): void {
   }
 }
 
+/** On exit, the lines each open log gathers are written before sonic-boom's own exit hook ends it. */
+function onExit(): void {
+  for (const destination of crashFlushed.keys()) destination.flush();
+}
+
+/** sonic-boom's default maxWrite: the most it writes at once, and more than its minLength may be. */
+const SONIC_BOOM_MAX_WRITE = 16 * 1024;
+
+/** Lines in a batch sonic-boom dropped. */
+function lineCount(batch: string): number {
+  let n = 0;
+  for (let i = batch.indexOf("\n"); i >= 0; i = batch.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
+/**
+ * Lines are gathered here, in a list, and handed to sonic-boom a batch at a time: sonic-boom's own
+ * buffering measures its whole buffer's byte length on every write (one string growing line by
+ * line), which cost more per access line, in place, than building the line.
+ */
 class BufferedDestination implements LogDestination {
   private readonly stream: ReturnType<typeof pino.destination>;
   private readonly timer: NodeJS.Timeout;
+  private readonly minChars: number;
+  private gathered: string[] = [];
+  private gatheredChars = 0;
+  /** Set by a dropped batch until a write goes through: later, smaller batches must not jump the gap. */
+  private dropping = false;
   private unreported = 0;
   private failed = false;
   dropped = 0;
@@ -65,17 +90,21 @@ class BufferedDestination implements LogDestination {
   onDropsEnded: ((count: number) => void) | undefined;
 
   constructor(fd: number, options: LogBufferOptions) {
+    this.minChars = options.minBytes;
+    // Before the stream, so this exit hook runs before the one pino.destination registers.
+    crashFlushed.set(this, undefined);
+    if (crashFlushed.size === 1) process.on("uncaughtExceptionMonitor", onUncaught).on("exit", onExit);
     // pino.destination registers the exit hook that flushes synchronously, and stops writing on EPIPE.
+    // It only holds batches (its minLength just under its 16 KiB maxWrite, so it never starts a
+    // write of its own accord); handOff starts each write, so flush() can write what is held
+    // synchronously instead of racing a write started a moment before. maxLength bounds it.
     this.stream = pino.destination({
       dest: fd,
       sync: false,
-      minLength: options.minBytes,
+      minLength: SONIC_BOOM_MAX_WRITE - 1,
       maxLength: options.maxBytes,
     });
-    this.stream.on("drop", () => {
-      this.dropped++;
-      this.unreported++;
-    });
+    this.stream.on("drop", (batch: string) => this.drop(batch));
     // A failing output (other than EPIPE, where pino stops writing) must not take the proxy down:
     // said once on stderr; the lines held are tried again with the next write.
     this.stream.on("error", (err: Error) => {
@@ -84,30 +113,55 @@ class BufferedDestination implements LogDestination {
       process.stderr.write(`cupbearer: log output failed: ${err.message}\n`);
     });
     this.stream.on("write", () => {
+      this.dropping = false;
       if (this.unreported === 0) return;
       const count = this.unreported;
       this.unreported = 0;
       this.onDropsEnded?.(count);
     });
-    // sonic-boom's periodicFlush, with a timer that close() can stop: a flush while a write is in
-    // flight does nothing (the next tick writes what is left); with nothing held, an empty write.
+    // A batch that traffic too low never fills, or what a write left held, goes out within an
+    // interval (an empty write when nothing is held).
     this.timer = setInterval(() => {
       try {
+        this.handOff(false);
         this.stream.flush();
       } catch {
         clearInterval(this.timer); // ended by pino's exit hook
       }
     }, options.flushIntervalMs).unref();
-    crashFlushed.set(this, undefined);
-    if (crashFlushed.size === 1) process.on("uncaughtExceptionMonitor", onUncaught);
   }
 
   write(line: string): void {
-    this.stream.write(line);
+    if (this.dropping) {
+      this.dropped++;
+      this.unreported++;
+      return;
+    }
+    this.gathered.push(line);
+    this.gatheredChars += line.length;
+    if (this.gatheredChars >= this.minChars) this.handOff(true);
+  }
+
+  /** Gives the gathered lines to sonic-boom as one batch; `start` begins writing what it holds. */
+  private handOff(start: boolean): void {
+    if (this.gathered.length === 0) return;
+    const batch = this.gathered.length === 1 ? (this.gathered[0] as string) : this.gathered.join("");
+    this.gathered = [];
+    this.gatheredChars = 0;
+    this.stream.write(batch);
+    if (start) this.stream.flush();
+  }
+
+  private drop(batch: string): void {
+    const lines = lineCount(batch);
+    this.dropping = true;
+    this.dropped += lines;
+    this.unreported += lines;
   }
 
   flush(cb?: (err?: Error) => void): void {
     try {
+      this.handOff(false);
       this.stream.flushSync();
     } catch (err) {
       cb?.(err as Error);
@@ -124,7 +178,7 @@ class BufferedDestination implements LogDestination {
   close(): void {
     clearInterval(this.timer);
     if (crashFlushed.delete(this) && crashFlushed.size === 0) {
-      process.off("uncaughtExceptionMonitor", onUncaught);
+      process.off("uncaughtExceptionMonitor", onUncaught).off("exit", onExit);
     }
     this.flush();
   }
