@@ -13,7 +13,12 @@ import t, { type Test } from "tap";
 import { request } from "undici";
 import { createApp } from "../src/app.js";
 import { parseConfigText } from "../src/config/load.js";
-import { createLogDestination, createLogger, type LogDestination } from "../src/log.js";
+import {
+  createLogDestination,
+  createLogger,
+  isoTimeOncePerMillisecond,
+  type LogDestination,
+} from "../src/log.js";
 import { waitReady } from "./support/app.js";
 import { spawnCli } from "./support/cli.js";
 import { freePort } from "./support/emulators.js";
@@ -280,4 +285,21 @@ t.test("a graceful stop (SIGTERM) of the process loses no access-log line", asyn
     Array.from({ length: sent }, (_, i) => `/r${i}`),
     "one access-log line per request, in order",
   );
+});
+
+t.test("timestamps: pino's isoTime, formatted once per millisecond", async (t) => {
+  const before = Date.now();
+  const first = isoTimeOncePerMillisecond();
+  const match = /^,"time":"(.+)"$/.exec(first);
+  t.ok(match, "pino's timestamp fragment");
+  const at = Date.parse(match?.[1] ?? "");
+  t.ok(at >= before && at <= Date.now(), "the current time");
+  t.equal(first, pino.stdTimeFunctions.isoTime().replace(/"time":"[^"]+"/, `"time":"${match?.[1]}"`));
+  const start = Date.now();
+  while (Date.now() === start) {
+    // wait for the next millisecond
+  }
+  const next = isoTimeOncePerMillisecond();
+  t.not(next, first, "a new millisecond, a new string");
+  t.ok(Date.parse(/"time":"(.+)"/.exec(next)?.[1] ?? "") > at);
 });
