@@ -20,6 +20,8 @@
 //   BENCH_LOADGEN   "wrk" or "autocannon" to force one (default: wrk when installed)
 //   BENCH_TOKENS    tokens to mint for scenario 6 (default: sized from the cache-hit rate)
 //   BENCH_ROUNDS    repeat all scenarios N times (round-robin) and report medians (default 1)
+//   BENCH_ONLY      comma-separated scenario keys to run (direct, floor, nginx, public, cacheHit,
+//                   newToken, s3Unsigned, s3Signed), e.g. to profile one path with BENCH_PROFILE
 //
 // When taskset exists the load generator runs on one core and every server on another, so the
 // servers never compete with the load generator for CPU.
@@ -1260,6 +1262,10 @@ async function main(): Promise<void> {
   const s3Signed = scenario("s3Signed", "cupbearer S3 GET, signed", cb);
   const scenarios = [direct, floorScenario, nginxScenario, pub, cacheHit, newToken, s3Unsigned, s3Signed];
   if (nginx === undefined) nginxScenario.skipped = nginxDown ?? "nginx not installed";
+  const only = process.env.BENCH_ONLY?.split(",").map((k) => k.trim());
+  if (only !== undefined) {
+    for (const s of scenarios) if (!only.includes(s.key)) s.skipped ??= "not in BENCH_ONLY";
+  }
 
   if (cupbearerDown !== undefined) {
     for (const s of [pub, cacheHit, newToken, s3Unsigned, s3Signed]) s.skipped = cupbearerDown;

@@ -77,6 +77,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     connections,
     log,
     draining: () => lifecycle.draining,
+    requests: lifecycle,
   };
   const handleRequest = createRequestHandler(deps);
   const handleUpgrade = createUpgradeHandler(deps);
@@ -105,7 +106,6 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const exchanges = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     exchanges.set(req.socket, { req, res });
-    lifecycle.trackRequest(res);
     handleRequest(req, res);
   };
   server.on("request", onRequest);

@@ -11,13 +11,14 @@ export class Lifecycle {
   private idle: (() => void) | undefined;
   draining = false;
 
-  /** Counts a request until its response closes. */
-  trackRequest(res: { once(event: "close", fn: () => void): unknown }): void {
+  /** A request began; `requestEnded` is called once its response has closed. */
+  requestStarted(): void {
     this.inFlight++;
-    res.once("close", () => {
-      this.inFlight--;
-      if (this.inFlight === 0) this.idle?.();
-    });
+  }
+
+  requestEnded(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) this.idle?.();
   }
 
   trackUpgrade(socket: Duplex): void {

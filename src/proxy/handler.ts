@@ -25,6 +25,8 @@ export interface HandlerDeps {
   log: Logger;
   /** True once shutdown has begun: answers then ask the client to close its connection. */
   draining: () => boolean;
+  /** Told when each plain request begins and when its response has closed (graceful stop waits). */
+  requests: { requestStarted(): void; requestEnded(): void };
 }
 
 /** Refusals that happen after the request left for the upstream: not the caller's failure. */
@@ -108,11 +110,13 @@ abstract class Exchange implements AuthorizedExchange {
     metrics.requestDuration.observe(seconds);
     const { log } = this.deps;
     if (!log.isLevelEnabled("info")) return;
+    const url = this.req.url ?? "";
+    const queryAt = url.indexOf("?");
     const line = {
       requestId: this.requestId,
       route: this.route?.id ?? NO_ROUTE,
       method: this.method,
-      path: this.req.url?.split("?", 1)[0],
+      path: queryAt < 0 ? url : url.slice(0, queryAt),
       status,
       durationMs: Math.round(seconds * 1e4) / 10,
       sub: this.identity?.subject,
@@ -129,6 +133,7 @@ class RequestExchange extends Exchange {
   readonly hasBody: boolean;
   #continued = false;
   #release = NOTHING_HELD;
+  #cancelUpstream: (() => void) | undefined;
 
   constructor(
     req: IncomingMessage,
@@ -138,7 +143,9 @@ class RequestExchange extends Exchange {
     super(req, deps);
     const length = req.headers["content-length"];
     this.hasBody = req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
-    res.once("close", this.closed);
+    // The one close listener of the request: it accounts, releases and cancels the upstream call.
+    res.on("close", this.closed);
+    deps.requests.requestStarted();
   }
 
   continueBody(): void {
@@ -170,6 +177,10 @@ class RequestExchange extends Exchange {
 
   draining = (): boolean => this.deps.draining();
 
+  cancelWith(cancel: () => void): void {
+    this.#cancelUpstream = cancel;
+  }
+
   private release(): void {
     this.#release();
     this.#release = NOTHING_HELD;
@@ -189,8 +200,10 @@ class RequestExchange extends Exchange {
   };
 
   private readonly closed = (): void => {
+    this.#cancelUpstream?.();
     this.release();
     this.account(this.res.headersSent ? this.res.statusCode : 499);
+    this.deps.requests.requestEnded();
   };
 }
 

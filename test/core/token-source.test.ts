@@ -1,7 +1,8 @@
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import { type AddressInfo, connect } from "node:net";
+import fc from "fast-check";
 import t from "tap";
-import { compileTokenSource, type TokenSourceConfig } from "../../src/core/token-source.js";
+import { bearerCredential, compileTokenSource, type TokenSourceConfig } from "../../src/core/token-source.js";
 import { Refusal } from "../../src/errors.js";
 
 const MAX = 300;
@@ -332,3 +333,43 @@ async function parsedByNode(lines: Array<[string, string]>): Promise<NodeHeaders
     await new Promise((resolve) => server.close(resolve));
   }
 }
+
+t.test("bearerCredential reads exactly what /^Bearer +([^ ]+) *$/i matches", async (t) => {
+  const reference = (raw: string) => /^Bearer +([^ ]+) *$/i.exec(raw)?.[1] ?? null;
+  const piece = fc.constantFrom(
+    "Bearer",
+    "bearer",
+    "BEARER",
+    "Bearer:",
+    "Bear",
+    " ",
+    "  ",
+    "\t",
+    "a.b.c",
+    "x",
+    "",
+  );
+  const value = fc.array(piece, { maxLength: 6 }).map((parts) => parts.join(""));
+  t.doesNotThrow(
+    () =>
+      fc.assert(
+        fc.property(
+          fc.oneof(
+            value,
+            fc.string(),
+            fc.string().map((s) => `Bearer ${s}`),
+          ),
+          (raw) => {
+            if (bearerCredential(raw) !== reference(raw))
+              throw new Error(`differs on ${JSON.stringify(raw)}`);
+          },
+        ),
+        { numRuns: 5000 },
+      ),
+    "the same on 5,000 generated values",
+  );
+  t.equal(bearerCredential(`Bearer  ${JWT}  `), JWT, "spaces around the credential");
+  t.equal(bearerCredential(`bEaReR ${JWT}`), JWT, "the scheme in any case");
+  t.equal(bearerCredential(`Bearer ${JWT} x`), null, "a second word");
+  t.equal(bearerCredential("Bearer "), null, "no credential");
+});

@@ -24,7 +24,14 @@ async function front(t: Test, back: (req: IncomingMessage, res: ServerResponse) 
       body: null,
       errorBody: filter,
     };
-    forward(pool, upstream, 300, res, { requestId: "req-12345678", draining: () => false }, () => {}).then(
+    forward(
+      pool,
+      upstream,
+      300,
+      res,
+      { requestId: "req-12345678", draining: () => false, cancelWith: (cancel) => res.on("close", cancel) },
+      () => {},
+    ).then(
       (status) => outcomes.push(status),
       (err: { reason: string }) => {
         outcomes.push(err.reason);
@@ -86,3 +93,35 @@ t.test("an answer cut after it began cuts the client's connection too", async (t
   await t.rejects(res.body.text(), "the client sees the cut");
   t.strictSame(outcomes, [200]);
 });
+
+t.test(
+  "a client that stops reading pauses the upstream, and the whole answer arrives once it reads",
+  async (t) => {
+    const total = 64 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let written = 0;
+    const { url, outcomes } = await front(t, (_req, res) => {
+      res.writeHead(200, { "content-length": String(total) });
+      const pump = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    const res = await request(`${url}/big`);
+    // Nothing read yet: the back server can only fill the buffers between the three sockets.
+    await new Promise((r) => setTimeout(r, 300));
+    const whilePaused = written;
+    t.ok(
+      whilePaused < total / 2,
+      `upstream held back while the client did not read (${whilePaused} bytes sent)`,
+    );
+    let received = 0;
+    for await (const part of res.body) received += (part as Buffer).length;
+    t.equal(received, total, "every byte arrives once the client reads");
+    t.strictSame(outcomes, [200]);
+  },
+);
