@@ -341,10 +341,14 @@ const store = z.strictObject({
         error: "expected 1 to 64 letters, digits or _ . : { } -",
       })
       .default("cupbearer:"),
-    encryptionKeys: z
-      .array(storeKey, { error: "expected a list of keys" })
-      .min(1, { error: "expected at least one key" })
-      .max(8, { error: "expected at most 8 keys" }),
+    // Empty entries are dropped: `${STORE_KEY_PREVIOUS:-}` names a key only while rotating.
+    encryptionKeys: z.preprocess(
+      (v) => (Array.isArray(v) ? v.filter((k) => k !== "") : v),
+      z
+        .array(storeKey, { error: "expected a list of keys" })
+        .min(1, { error: "expected at least one key" })
+        .max(8, { error: "expected at most 8 keys" }),
+    ),
     timeoutMs: intIn(10, 10_000).default(250),
     lockWaitMs: intIn(100, 60_000).default(3_000),
   }),

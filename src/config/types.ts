@@ -56,7 +56,8 @@ export interface RedisStoreConfig {
   keyPrefix: string;
   /**
    * AES-256 keys, each 32 bytes in base64 (`openssl rand -base64 32`), newest first: the first
-   * seals, every one opens (rotation). At least one, at most 8.
+   * seals, every one opens (rotation). At least one, at most 8; empty entries (an unset
+   * `${VAR:-}`) are dropped.
    */
   encryptionKeys: string[];
   /** Longest time one store call may take, 10–10000 ms (default 250); slower counts as down. */

@@ -53,6 +53,8 @@ t.test("defaults", async (t) => {
     edited([["store.redis.encryptionKeys", [randomBytes(32).toString("base64url"), KEY]]]),
   );
   t.equal(keys.store?.redis.encryptionKeys.length, 2, "base64url keys too, and several for rotation");
+  const unset = parseConfig(edited([["store.redis.encryptionKeys", [KEY, ""]]]));
+  t.strictSame(unset.store?.redis.encryptionKeys, [KEY], "an empty entry (an unset variable with an empty default) is dropped");
 });
 
 t.test("problems, with their exact messages", async (t) => {
