@@ -54,7 +54,11 @@ t.test("defaults", async (t) => {
   );
   t.equal(keys.store?.redis.encryptionKeys.length, 2, "base64url keys too, and several for rotation");
   const unset = parseConfig(edited([["store.redis.encryptionKeys", [KEY, ""]]]));
-  t.strictSame(unset.store?.redis.encryptionKeys, [KEY], "an empty entry (an unset variable with an empty default) is dropped");
+  t.strictSame(
+    unset.store?.redis.encryptionKeys,
+    [KEY],
+    "an empty entry (an unset variable with an empty default) is dropped",
+  );
 });
 
 t.test("problems, with their exact messages", async (t) => {
