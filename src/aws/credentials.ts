@@ -486,7 +486,8 @@ export class CredentialsProvider {
         if (!out.IdentityId) throw new Error("GetId answered without an IdentityId");
         identityId = out.IdentityId;
         spec.rememberIdentity(identityId);
-        await shared?.saveIdentity(spec.identityKey, identityId);
+        // Bounded and never rejects; written while the credentials are being fetched.
+        void shared?.saveIdentity(spec.identityKey, identityId);
       } else {
         this.#metrics.onCacheHit?.("identity");
       }
@@ -494,13 +495,14 @@ export class CredentialsProvider {
       const result: Cached = { ok: true, credentials };
       // Credentials issued with less than the margin left are still the best there are: hand
       // them out, but don't cache them, so the next request tries again.
-      if (this.#fresh(credentials)) {
-        const key = spec.credentialsKey(identityId);
-        this.#credentials.set(key, result);
-        // Kept in the fleet's cache until they are due for a refresh, so the fleet refreshes once.
-        await shared?.saveCredentials(key, credentials, credentials.expiresAt - this.#now() - this.#marginMs);
-      }
+      const fresh = this.#fresh(credentials);
+      const key = spec.credentialsKey(identityId);
+      if (fresh) this.#credentials.set(key, result);
       done("ok");
+      // Kept in the fleet's cache until they are due for a refresh, so the fleet refreshes once;
+      // written before the fleet's lock is released, so the pods waiting on it find them.
+      if (fresh)
+        await shared?.saveCredentials(key, credentials, credentials.expiresAt - this.#now() - this.#marginMs);
       return result;
     } catch (err) {
       // An identity deleted from the pool would fail forever from the cache: forget it.
