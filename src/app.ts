@@ -15,6 +15,7 @@ import { UpstreamConnections } from "./proxy/forwarder.js";
 import { createRequestHandler, createUpgradeHandler } from "./proxy/handler.js";
 import { HeldBodyBudget } from "./proxy/held-body.js";
 import { Runtime } from "./runtime.js";
+import { RedisStore } from "./store/redis-store.js";
 
 export interface AppOptions {
   logger?: Logger;
@@ -36,6 +37,9 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/** Longest wait for the shared store at start-up. */
+const STORE_START_WAIT_MS = 2_000;
+
 /** Settings bound when the listeners and pools are created: a reload cannot change them. */
 const RESTART_ONLY = [
   ["listen", (c: Config) => c.listen],
@@ -48,7 +52,40 @@ const RESTART_ONLY = [
   ["limits.maxConnectionsPerUpstream", (c: Config) => c.limits.maxConnectionsPerUpstream],
   ["limits.maxClientConnections", (c: Config) => c.limits.maxClientConnections],
   ["limits.maxHeldBodyBytes", (c: Config) => c.limits.maxHeldBodyBytes],
+  ["store", (c: Config) => c.store],
 ] as const;
+
+/**
+ * The fleet's shared store: counted, and logged once each time it stops or starts answering
+ * (never with its URL, which may hold a password).
+ */
+function createStore(
+  config: NonNullable<Config["store"]>["redis"],
+  metrics: Metrics,
+  log: Logger,
+): RedisStore {
+  return new RedisStore({
+    url: config.url,
+    keyPrefix: config.keyPrefix,
+    encryptionKeys: config.encryptionKeys,
+    timeoutMs: config.timeoutMs,
+    lockWaitMs: config.lockWaitMs,
+    observer: {
+      operation: (op, result, seconds) => {
+        metrics.storeOperations.inc({ op, result });
+        metrics.storeDuration.observe({ op }, seconds);
+      },
+      stateChange: (up, detail) => {
+        if (up) log.info("shared store answering again: fleet-wide caches and limits are back");
+        else
+          log.warn(
+            { detail },
+            "shared store not answering: going on with local caches, direct calls and per-pod limits",
+          );
+      },
+    },
+  });
+}
 
 /** The composition root: config in, servers out. */
 export function createApp(config: Config, options: AppOptions = {}): App {
@@ -57,8 +94,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const lifecycle = new Lifecycle();
   const jwksAgent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
 
-  const identityPools = new IdentityPools(metrics);
+  const store = config.store && createStore(config.store.redis, metrics, log);
+  const identityPools = new IdentityPools(metrics, store);
   const runtimeDeps = {
+    ...(store && { store }),
     jwksDispatcher: jwksAgent,
     metrics,
     log,
@@ -190,6 +229,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     metrics,
     ready,
     async start() {
+      // A moment for the shared store, so a fleet shares from its first request; never longer:
+      // serving does not need it.
+      if (store !== undefined && !(await store.connected(STORE_START_WAIT_MS))) {
+        log.warn("shared store not connected at start: serving with local caches until it is");
+      }
       const port = await listen(server, config.listen.host, config.listen.port);
       const adminPort = await listen(admin, config.admin.host, config.admin.port);
       runtime.startRefresh();
@@ -210,6 +254,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       await lifecycle.drain(server, runtime.config.shutdown.drainTimeoutMs);
       await connections.close();
       identityPools.close();
+      await store?.close();
       await jwksAgent.close();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();

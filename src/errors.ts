@@ -26,6 +26,11 @@ export const ANSWERS = {
     error: "payload_too_large",
     message: "The request body is too large.",
   },
+  too_many_requests: {
+    status: 429,
+    error: "too_many_requests",
+    message: "Too many requests; retry later.",
+  },
   headers_too_large: {
     status: 431,
     error: "request_header_fields_too_large",
@@ -62,6 +67,7 @@ export const REFUSALS = {
   request_timeout: "request_timeout",
   headers_too_large: "headers_too_large",
   no_route: "not_found",
+  rate_limited: "too_many_requests", // over the route's per-caller limit
   // The token
   missing: "unauthorized",
   malformed: "invalid_token",

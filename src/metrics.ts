@@ -81,6 +81,25 @@ export function createMetrics() {
       labelNames: ["route", "service"] as const,
       registers: [registry],
     }),
+    storeOperations: new Counter({
+      name: "cupbearer_store_operations_total",
+      help: "Calls to the shared store, by operation and result (hit, miss, ok, held, rejected, error).",
+      labelNames: ["op", "result"] as const,
+      registers: [registry],
+    }),
+    storeDuration: new Histogram({
+      name: "cupbearer_store_duration_seconds",
+      help: "Time one call to the shared store took, by operation.",
+      labelNames: ["op"] as const,
+      buckets,
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: "cupbearer_rate_limited_total",
+      help: "Requests refused with 429 for going over a route's per-caller limit, by route.",
+      labelNames: ["route"] as const,
+      registers: [registry],
+    }),
     tokenCacheHits: new Counter({
       name: "cupbearer_token_cache_hits_total",
       help: "Tokens found in the verified-token cache.",

@@ -8,6 +8,7 @@ import type { Metrics } from "./metrics.js";
 import type { RuntimeState } from "./proxy/handler.js";
 import type { HeldBodyBudget } from "./proxy/held-body.js";
 import { RouteTable } from "./proxy/route-table.js";
+import type { RateStore } from "./store/rate-limit.js";
 
 const JWKS_RETRY_MIN_MS = 500;
 const JWKS_RETRY_MAX_MS = 30_000;
@@ -20,6 +21,8 @@ export interface RuntimeDeps {
   heldBodies: HeldBodyBudget;
   metrics: Metrics;
   log: Logger;
+  /** The fleet's shared store, when configured (process-wide: it outlives reloads). */
+  store?: RateStore;
 }
 
 /**
@@ -61,7 +64,12 @@ export class Runtime implements RuntimeState {
     });
     const pools = deps.identityPools.resolve(config.identityPools);
     this.identityPools = [...pools.values()];
-    this.routes = new RouteTable(config, { identityPools: pools, heldBodies: deps.heldBodies, metrics });
+    this.routes = new RouteTable(config, {
+      identityPools: pools,
+      heldBodies: deps.heldBodies,
+      metrics,
+      ...(deps.store && { store: deps.store }),
+    });
   }
 
   /** Loads every issuer's keys, retrying with back-off until it succeeds or the runtime stops. */

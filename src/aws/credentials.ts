@@ -129,6 +129,28 @@ export interface CredentialsMetrics {
   onCacheMiss?(kind: CredentialsCacheKind): void;
 }
 
+/**
+ * A cache shared by a fleet of cupbearers (store/redis-store), asked after the local caches miss
+ * and before Cognito. Every method is bounded in time and never rejects: a store that is down
+ * reads as a miss, and its single flight lets the caller go on alone.
+ */
+export interface SharedCredentialsCache {
+  /** The identity id of a user (an identity cache key), if the fleet knows it. */
+  identity(userKey: string): Promise<string | undefined>;
+  saveIdentity(userKey: string, identityId: string): Promise<void>;
+  /** Drops an identity id Cognito no longer knows. */
+  forgetIdentity(userKey: string): Promise<void>;
+  /** Credentials under a credentials cache key, issued to `identityId`, if the fleet has them. */
+  credentials(key: string, identityId: string): Promise<TemporaryCredentials | undefined>;
+  /** Keeps credentials for `ttlMs` (until they are due for a refresh). */
+  saveCredentials(key: string, credentials: TemporaryCredentials, ttlMs: number): Promise<void>;
+  /**
+   * Runs `produce` as the fleet's one producer for `key`; while another pod produces, polls
+   * `check` for its result, for a bounded time, then produces anyway.
+   */
+  singleFlight<T>(key: string, check: () => Promise<T | undefined>, produce: () => Promise<T>): Promise<T>;
+}
+
 /** Everything a `CredentialsProvider` needs, passed in so tests can hand in real servers. */
 export interface CredentialsProviderProps {
   /** e.g. `eu-west-1:0123abcd-...` */
@@ -154,6 +176,8 @@ export interface CredentialsProviderProps {
   /** Retry-After for a throttled answer (default 1 s): AWS gives no hint through the SDK. */
   readonly throttledRetryAfterSeconds?: number;
   readonly metrics?: CredentialsMetrics;
+  /** A fleet-wide cache behind the local ones (default none: every pod asks Cognito itself). */
+  readonly shared?: SharedCredentialsCache;
 }
 
 /**
@@ -236,6 +260,10 @@ type Cached = Extract<CredentialsResult, { ok: true }>;
 
 /** What differs between a user's and a guest's exchange; the rest is shared. */
 interface ExchangeSpec {
+  /** The identity cache key (the shared cache's too). */
+  readonly identityKey: string;
+  /** The single-flight key: the same user, role and policy. */
+  readonly flightKey: string;
   /** The caller's Logins, or undefined for a guest. */
   logins(): Record<string, string> | undefined;
   identity(): string | undefined;
@@ -261,6 +289,7 @@ export class CredentialsProvider {
   readonly #timeoutMs: number;
   readonly #retryAfter: number;
   readonly #metrics: CredentialsMetrics;
+  readonly #shared: SharedCredentialsCache | undefined;
   // (issuer, sub) → identity id: permanent in Cognito, so only the LRU bound evicts it.
   readonly #identities: LRUCache<string, string>;
   // The pool's one guest identity of this provider; outside the LRU so it is never re-created.
@@ -297,6 +326,7 @@ export class CredentialsProvider {
       positive("throttledRetryAfterSeconds", props.throttledRetryAfterSeconds ?? 1),
     );
     this.#metrics = props.metrics ?? {};
+    this.#shared = props.shared;
     this.#identities = new LRUCache({ max: Math.max(1, props.maxIdentities ?? 10_000) });
     this.#credentials = new LRUCache({ max: Math.max(1, props.maxCredentials ?? 10_000) });
   }
@@ -326,6 +356,8 @@ export class CredentialsProvider {
     return this.#flight(userKey + scope, () =>
       this.#exchange(
         {
+          identityKey: userKey,
+          flightKey: userKey + scope,
           logins: () => ({ [loginProviderName(req.issuer)]: req.idToken }),
           identity: () => this.#identities.get(userKey),
           rememberIdentity: (id) => this.#identities.set(userKey, id),
@@ -353,6 +385,8 @@ export class CredentialsProvider {
     return this.#flight(GUEST, () =>
       this.#exchange(
         {
+          identityKey: GUEST,
+          flightKey: GUEST,
           logins: () => undefined,
           identity: () => this.#guestIdentity,
           rememberIdentity: (id) => {
@@ -405,7 +439,38 @@ export class CredentialsProvider {
     return { abortSignal: AbortSignal.timeout(this.#timeoutMs) };
   }
 
+  /** The fleet's cache, then the fleet's single flight around a direct exchange; direct without one. */
   async #exchange(spec: ExchangeSpec, callerToken: boolean): Promise<CredentialsResult> {
+    const shared = this.#shared;
+    if (shared === undefined) return this.#exchangeDirect(spec, callerToken);
+    const check = () => this.#fromShared(shared, spec);
+    return (
+      (await check()) ??
+      shared.singleFlight(spec.flightKey, check, () => this.#exchangeDirect(spec, callerToken, shared))
+    );
+  }
+
+  /** Fresh credentials another pod has put in the shared cache, now in the local one too. */
+  async #fromShared(shared: SharedCredentialsCache, spec: ExchangeSpec): Promise<Cached | undefined> {
+    let identityId = spec.identity();
+    if (identityId === undefined) {
+      identityId = await shared.identity(spec.identityKey);
+      if (identityId === undefined) return undefined;
+      spec.rememberIdentity(identityId);
+    }
+    const key = spec.credentialsKey(identityId);
+    const credentials = await shared.credentials(key, identityId);
+    if (credentials === undefined || !this.#fresh(credentials)) return undefined;
+    const result: Cached = { ok: true, credentials };
+    this.#credentials.set(key, result);
+    return result;
+  }
+
+  async #exchangeDirect(
+    spec: ExchangeSpec,
+    callerToken: boolean,
+    shared?: SharedCredentialsCache,
+  ): Promise<CredentialsResult> {
     const started = this.#now();
     const done = (result: ExchangeResult): void =>
       this.#metrics.onExchange?.(result, Math.max(0, this.#now() - started) / 1000);
@@ -421,6 +486,8 @@ export class CredentialsProvider {
         if (!out.IdentityId) throw new Error("GetId answered without an IdentityId");
         identityId = out.IdentityId;
         spec.rememberIdentity(identityId);
+        // Bounded and never rejects; written while the credentials are being fetched.
+        void shared?.saveIdentity(spec.identityKey, identityId);
       } else {
         this.#metrics.onCacheHit?.("identity");
       }
@@ -428,12 +495,21 @@ export class CredentialsProvider {
       const result: Cached = { ok: true, credentials };
       // Credentials issued with less than the margin left are still the best there are: hand
       // them out, but don't cache them, so the next request tries again.
-      if (this.#fresh(credentials)) this.#credentials.set(spec.credentialsKey(identityId), result);
+      const fresh = this.#fresh(credentials);
+      const key = spec.credentialsKey(identityId);
+      if (fresh) this.#credentials.set(key, result);
       done("ok");
+      // Kept in the fleet's cache until they are due for a refresh, so the fleet refreshes once;
+      // written before the fleet's lock is released, so the pods waiting on it find them.
+      if (fresh)
+        await shared?.saveCredentials(key, credentials, credentials.expiresAt - this.#now() - this.#marginMs);
       return result;
     } catch (err) {
       // An identity deleted from the pool would fail forever from the cache: forget it.
-      if (err instanceof Error && err.name === "ResourceNotFoundException") spec.forgetIdentity();
+      if (err instanceof Error && err.name === "ResourceNotFoundException") {
+        spec.forgetIdentity();
+        await shared?.forgetIdentity(spec.identityKey);
+      }
       const error = classifyError(err, this.#retryAfter, callerToken);
       done(error.kind);
       return { ok: false, error };

@@ -2,7 +2,13 @@ import { CognitoIdentityClient } from "@aws-sdk/client-cognito-identity";
 import { STSClient } from "@aws-sdk/client-sts";
 import type { IdentityPoolConfig } from "../config/types.js";
 import type { Metrics } from "../metrics.js";
-import { CredentialsProvider } from "./credentials.js";
+import { CredentialsProvider, type SharedCredentialsCache } from "./credentials.js";
+
+/** Where the pools' fleet-wide caches come from (store/redis-store), when a store is configured. */
+export interface SharedCredentialsSource {
+  /** The cache of one identity pool; `namespace` names the pool and flow, the same on every pod. */
+  credentialsCache(namespace: string): SharedCredentialsCache;
+}
 
 /** One identity pool of the config, ready for requests: its provider and its role rules. */
 export interface IdentityPoolTarget {
@@ -34,7 +40,10 @@ export class IdentityPools {
   readonly #entries = new Map<string, Entry>();
   readonly #retired = new Set<Entry>();
 
-  constructor(private readonly metrics: Metrics) {}
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly shared?: SharedCredentialsSource,
+  ) {}
 
   /** The targets of `configs`, by pool id, reusing providers whose settings are unchanged. */
   resolve(configs: readonly IdentityPoolConfig[]): Map<string, IdentityPoolTarget> {
@@ -101,6 +110,7 @@ export class IdentityPools {
       timeoutMs: config.timeoutMs,
       maxIdentities: config.cacheMaxEntries,
       maxCredentials: config.cacheMaxEntries,
+      ...(this.shared && { shared: this.shared.credentialsCache(`${config.identityPoolId}|${config.flow}`) }),
       metrics: {
         onExchange: (result, seconds) => {
           metrics.credentialExchanges.inc({ ...labels, result });

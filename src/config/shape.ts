@@ -238,6 +238,14 @@ const upstream = z.preprocess(
   ),
 );
 
+const rateLimit = z.strictObject({
+  perCaller: z.strictObject({
+    requests: intIn(1, 1_000_000),
+    perSeconds: intIn(1, 86_400).default(1),
+    burst: intIn(1, 1_000_000).optional(),
+  }),
+});
+
 const route = z.strictObject({
   id,
   match: z
@@ -264,6 +272,7 @@ const route = z.strictObject({
   upstream,
   stripPrefix: bool.default(false),
   auth: auth.prefault({}),
+  rateLimit: rateLimit.optional(),
 });
 
 const issuer = z.strictObject({
@@ -302,6 +311,47 @@ const identityPool = z.strictObject({
   allowGuests: bool.default(false),
   timeoutMs: intIn(100, 60_000).default(5_000),
   cacheMaxEntries: intIn(1, 1_000_000).default(10_000),
+});
+
+/** 32 bytes in base64 or base64url: 43 characters and an optional "=". */
+const storeKey = z
+  .string({ error: "expected a key" })
+  .refine((v) => /^[A-Za-z0-9+/_-]{43}=?$/.test(v) && Buffer.from(v, "base64").length === 32, {
+    error: "expected 32 bytes in base64 (openssl rand -base64 32)",
+  });
+
+const redisUrl = z.string({ error: "expected a URL" }).refine(
+  (v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === "redis:" || u.protocol === "rediss:") && u.hostname !== "";
+    } catch {
+      return false;
+    }
+  },
+  { error: "expected a redis:// or rediss:// URL" },
+);
+
+const store = z.strictObject({
+  redis: z.strictObject({
+    url: redisUrl,
+    keyPrefix: z
+      .string({ error: "expected a key prefix" })
+      .regex(/^[A-Za-z0-9_.:{}-]{1,64}$/, {
+        error: "expected 1 to 64 letters, digits or _ . : { } -",
+      })
+      .default("cupbearer:"),
+    // Empty entries are dropped: `${STORE_KEY_PREVIOUS:-}` names a key only while rotating.
+    encryptionKeys: z.preprocess(
+      (v) => (Array.isArray(v) ? v.filter((k) => k !== "") : v),
+      z
+        .array(storeKey, { error: "expected a list of keys" })
+        .min(1, { error: "expected at least one key" })
+        .max(8, { error: "expected at most 8 keys" }),
+    ),
+    timeoutMs: intIn(10, 10_000).default(250),
+    lockWaitMs: intIn(100, 60_000).default(3_000),
+  }),
 });
 
 const limits = z.strictObject({
@@ -350,6 +400,7 @@ export const configSchema = z.strictObject({
   routes: z
     .array(route, { error: "expected a list of routes" })
     .min(1, { error: "expected at least one route" }),
+  store: store.optional(),
 });
 
 /** True when A and B are the same type (not merely assignable one way). */

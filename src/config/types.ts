@@ -38,6 +38,32 @@ export interface Config {
   identityPools: IdentityPoolConfig[];
   /** The routes, tried in order; the first whose `match` fits wins. At least one. */
   routes: RouteConfig[];
+  /** A store shared by a fleet of cupbearers (default: none, every pod on its own). */
+  store?: StoreConfig;
+}
+
+/** `store`: what a fleet of cupbearers shares. */
+export interface StoreConfig {
+  /** A Redis or Valkey server: identity ids, sealed credentials, rate-limit counters. */
+  redis: RedisStoreConfig;
+}
+
+/** `store.redis`. */
+export interface RedisStoreConfig {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  url: string;
+  /** Prefix of every key written (default `cupbearer:`), 1–64 characters. */
+  keyPrefix: string;
+  /**
+   * AES-256 keys, each 32 bytes in base64 (`openssl rand -base64 32`), newest first: the first
+   * seals, every one opens (rotation). At least one, at most 8; empty entries (an unset
+   * `${VAR:-}`) are dropped.
+   */
+  encryptionKeys: string[];
+  /** Longest time one store call may take, 10–10000 ms (default 250); slower counts as down. */
+  timeoutMs: number;
+  /** Longest wait for another pod's exchange of the same caller, 100–60000 ms (default 3000). */
+  lockWaitMs: number;
 }
 
 /** `listen`: the listener clients talk to (plain HTTP/1.1). */
@@ -193,6 +219,27 @@ export interface RouteConfig {
   stripPrefix: boolean;
   /** Who may pass (default `{}`: `mode: required`). */
   auth: AuthConfig;
+  /** Limits on how often callers may use the route (default: none). */
+  rateLimit?: RateLimitConfig;
+}
+
+/** `routes[].rateLimit`. */
+export interface RateLimitConfig {
+  /**
+   * Each caller's budget: verified callers by issuer and `sub`, callers without a token by
+   * client address. Fleet-wide when `store` is set, per pod otherwise.
+   */
+  perCaller: PerCallerRateLimitConfig;
+}
+
+/** `routes[].rateLimit.perCaller`: `requests` every `perSeconds`, up to `burst` at once. */
+export interface PerCallerRateLimitConfig {
+  /** Requests allowed per `perSeconds`, 1–1000000. */
+  requests: number;
+  /** The period, 1–86400 s (default 1). */
+  perSeconds: number;
+  /** Requests allowed at once after a quiet time, 1–1000000 (default `requests`). */
+  burst?: number;
 }
 
 /** `routes[].match`: all the keys given must fit; a key left out fits everything. */

@@ -156,6 +156,8 @@ class RequestExchange extends Exchange {
 
   async run(): Promise<void> {
     const route = await this.authorize();
+    if (route.rateLimit !== undefined)
+      await route.rateLimit.admit(this.identity, this.req.socket.remoteAddress);
     const { upstream } = route;
     const prepared = await upstream.prepare(this);
     this.#release = prepared.release;
@@ -226,6 +228,8 @@ class UpgradeExchange extends Exchange {
     const protocol = (this.req.headers.upgrade ?? "").toLowerCase();
     if (protocol !== "websocket") throw new Refusal("bad_upgrade", "only websocket upgrades are proxied");
     const route = await this.authorize();
+    if (route.rateLimit !== undefined)
+      await route.rateLimit.admit(this.identity, this.req.socket.remoteAddress);
     const { upstream } = route;
     if (!upstream.upgrades) throw new Refusal("bad_upgrade", `no upgrades to ${upstream.kind} upstreams`);
     const prepared = await upstream.prepare(this);

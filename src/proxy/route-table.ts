@@ -8,6 +8,7 @@ import { type AuthRules, compileRules } from "../core/policy.js";
 import { type CompiledRoute, compileRoute, matchRoute, type RouteMatch } from "../core/route.js";
 import { compileTokenSource, type TokenSource } from "../core/token-source.js";
 import { type Metrics, RouteMetrics } from "../metrics.js";
+import { CallerRateLimiter, type RateStore } from "../store/rate-limit.js";
 import { AwsUpstream } from "./aws-upstream.js";
 import type { HeldBodyBudget } from "./held-body.js";
 import { PlainUpstream } from "./plain-upstream.js";
@@ -20,6 +21,8 @@ export interface ProxyRoute extends CompiledRoute {
   readonly rules: AuthRules;
   readonly upstream: UpstreamStrategy;
   readonly metrics: RouteMetrics;
+  /** The route's per-caller limit, if it has one. */
+  readonly rateLimit?: CallerRateLimiter;
 }
 
 /** What compiling routes needs beyond the config: process-wide state that outlives a reload. */
@@ -28,6 +31,8 @@ export interface RouteTableDeps {
   readonly identityPools: ReadonlyMap<string, IdentityPoolTarget>;
   readonly heldBodies: HeldBodyBudget;
   readonly metrics: Metrics;
+  /** The fleet's shared store: rate limits are fleet-wide through it. */
+  readonly store?: RateStore;
 }
 
 /** The route id of requests no route matched, in metrics and logs. */
@@ -109,7 +114,25 @@ export class RouteTable {
           onSigned: () => signed.inc(),
         });
       }
-      return { ...route, mode: r.auth.mode, tokenSource, rules: compileRules(r.auth), upstream, metrics };
+      const perCaller = r.rateLimit?.perCaller;
+      const limited = deps.metrics.rateLimited.labels({ route: r.id });
+      const rateLimit =
+        perCaller &&
+        new CallerRateLimiter({
+          route: r.id,
+          rule: { ...perCaller, burst: perCaller.burst ?? perCaller.requests },
+          ...(deps.store && { store: deps.store }),
+          onLimited: () => limited.inc(),
+        });
+      return {
+        ...route,
+        mode: r.auth.mode,
+        tokenSource,
+        rules: compileRules(r.auth),
+        upstream,
+        metrics,
+        ...(rateLimit && { rateLimit }),
+      };
     });
     this.unmatched = new RouteMetrics(deps.metrics, NO_ROUTE);
   }

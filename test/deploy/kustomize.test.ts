@@ -45,12 +45,25 @@ interface Variant {
   /** native: an init container with restartPolicy Always; classic: a regular container. */
   sidecar: "native" | "classic";
   podMonitor: boolean;
+  /**
+   * The environment the pod gives cupbearer from the shared store's Secret (shared-store
+   * overlay): exactly these variables, with made-up values for the config checks.
+   */
+  storeEnv?: Record<string, string>;
 }
+
+/** The shared-store overlay's Secret and the variables it sets (values made up here). */
+const STORE_SECRET = "cupbearer-store";
+const STORE_ENV = {
+  REDIS_URL: "redis://:made-up-password@valkey:6379",
+  STORE_KEY: "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
+};
 
 const VARIANTS: Variant[] = [
   { dir: "deploy/base", sidecar: "native", podMonitor: false },
   { dir: "deploy/overlays/classic-sidecar", sidecar: "classic", podMonitor: false },
   { dir: "deploy/overlays/podmonitor", sidecar: "native", podMonitor: true },
+  { dir: "deploy/overlays/shared-store", sidecar: "native", podMonitor: false, storeEnv: STORE_ENV },
 ];
 
 type K8sObject = { apiVersion?: string; kind?: string; metadata?: { name?: string } } & Record<
@@ -307,7 +320,7 @@ const checks = new Map<string, Promise<CheckResult>>();
  * `node dist/src/cli.js check --config FILE` on `text` written to a temp file. Memoized by
  * text: the variants share one config, and each run of the CLI costs about a second.
  */
-function cupbearerCheck(text: string): Promise<CheckResult> {
+function cupbearerCheck(text: string, env: Record<string, string> = {}): Promise<CheckResult> {
   let res = checks.get(text);
   if (res === undefined) {
     res = (async () => {
@@ -315,7 +328,9 @@ function cupbearerCheck(text: string): Promise<CheckResult> {
       try {
         const file = join(dir, "config.yaml");
         await writeFile(file, text);
-        return await run(process.execPath, [CLI, "check", "--config", file]).then(
+        return await run(process.execPath, [CLI, "check", "--config", file], {
+          env: { ...process.env, ...env },
+        }).then(
           (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
           (err: { code?: number; stdout?: string; stderr?: string }) => ({
             code: typeof err.code === "number" ? err.code : -1,
@@ -356,8 +371,8 @@ async function checkVariant(t: Test, v: Variant): Promise<void> {
   const configText = cm.data?.["config.yaml"];
   if (configText === undefined) throw new Error("the ConfigMap has no config.yaml key");
   // Effective values (defaults applied) through cupbearer's own loader, with no environment:
-  // the pod sets no variable the config could depend on.
-  const config: Config = parseConfigText(configText, {});
+  // the pod sets no variable the config could depend on, but the shared store's from its Secret.
+  const config: Config = parseConfigText(configText, v.storeEnv ?? {});
   const pod = dep.spec?.template.spec as IPodSpec;
   const podLabels = (dep.spec?.template.metadata?.labels ?? {}) as Record<string, string>;
   const inits = pod.initContainers ?? [];
@@ -378,7 +393,7 @@ async function checkVariant(t: Test, v: Variant): Promise<void> {
       t.fail(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
       return;
     }
-    const res = await cupbearerCheck(configText);
+    const res = await cupbearerCheck(configText, v.storeEnv);
     t.equal(res.code, 0, `exit code 0 (stderr: ${res.stderr.trim()})`);
     t.match(res.stdout, /: OK \(/, "reports OK");
   });
@@ -570,10 +585,32 @@ async function checkVariant(t: Test, v: Variant): Promise<void> {
         `${c.name}: no AWS_* variables`,
       );
       t.same(c.envFrom ?? [], [], `${c.name}: no envFrom`);
-      t.notOk(
-        (c.env ?? []).some((e) => e.valueFrom?.secretKeyRef),
-        `${c.name}: no variable from a Secret`,
+      const fromSecrets = (c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef);
+      if (v.storeEnv === undefined || c !== cb) {
+        t.same(fromSecrets, [], `${c.name}: no variable from a Secret`);
+        continue;
+      }
+      // The shared-store overlay: the store's URL and keys, from its own Secret, to cupbearer only.
+      t.same(
+        fromSecrets.map((e) => e.valueFrom?.secretKeyRef?.name),
+        fromSecrets.map(() => STORE_SECRET),
+        `${c.name}: variables from the ${STORE_SECRET} Secret only`,
       );
+      for (const name of Object.keys(v.storeEnv)) {
+        t.ok(
+          fromSecrets.some((e) => e.name === name && e.valueFrom?.secretKeyRef?.optional !== true),
+          `${c.name}: ${name} from the Secret`,
+        );
+      }
+      const named = [...configText.matchAll(/\$\{([A-Z_]+)(:-[^}]*)?\}/g)];
+      for (const [, name, fallback] of named) {
+        t.ok(
+          fallback !== undefined || fromSecrets.some((e) => e.name === name),
+          `the config's \${${name}} is set by the pod`,
+        );
+      }
+      t.ok(config.store !== undefined, "the config has a store");
+      t.notOk(configText.includes("made-up"), "no secret value in the ConfigMap");
     }
     t.notOk(
       (pod.volumes ?? []).some((vol) => vol.secret || vol.projected),

@@ -27,7 +27,9 @@ export async function withEmulator<T extends { stop(): Promise<void> }>(
     if (!(err instanceof EmulatorUnavailableError)) throw err;
     const hint = name.includes("moto")
       ? "install moto to run these tests: pip install 'moto[server]'"
-      : "run npm install to get cognito-local";
+      : name.includes("redis")
+        ? "install it to run these tests: apt-get install -y redis-server"
+        : "run npm install to get cognito-local";
     const banner = `SKIPPED: ${name} not found; ${hint} (${err.message})`;
     if (process.env.CI === "true") {
       t.fail(`${name} is required under CI=true but could not start: ${err.message}`);
