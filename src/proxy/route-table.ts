@@ -71,7 +71,11 @@ export class RouteTable {
           origin: route.upstreamOrigin,
           timeoutMs,
           upstreamPath: route.upstreamPath,
-          filter,
+          // The token header passes only as spelled; a route may forward rewrite headers it names.
+          filter: requestHeaderFilter(identityNames, {
+            guard: tokenSource.headerName === undefined ? [] : [tokenSource.headerName],
+            allowRewrite: r.forwardRewriteHeaders,
+          }),
           stripToken: r.auth.mode !== "public" && r.auth.forwardToken === false ? tokenSource : undefined,
           claimHeaders: Object.entries(r.auth.claimHeaders).map(([h, c]) => [h.toLowerCase(), c] as const),
           trustForwardedHeaders: config.listen.trustForwardedHeaders,
@@ -112,12 +116,16 @@ export class RouteTable {
       return { ...route, mode: r.auth.mode, tokenSource, rules: compileRules(r.auth), upstream, metrics };
     });
     this.unmatched = new RouteMetrics(deps.metrics, NO_ROUTE);
+    this.#capitals = this.routes.some((r) => r.patternHasCapitals);
   }
 
   /** Normalizes the target (a `bad_path` Refusal when ambiguous) and finds the first matching route. */
   match(hostHeader: string | undefined, method: string, target: string): RouteMatch<ProxyRoute> | undefined {
-    return matchRoute(this.routes, hostHeader, method, target);
+    return matchRoute(this.routes, hostHeader, method, target, this.#capitals);
   }
+
+  /** Some route's path has capitals: every path is then matched with and without letter case. */
+  readonly #capitals: boolean = false;
 }
 
 function awsFilter(filter: RequestHeaderFilter, tokenSource: TokenSource): RequestHeaderFilter {

@@ -59,7 +59,7 @@ const DOC = {
         aws: { service: "s3", region: "eu-west-1", identityPool: "main" },
         s3: { keyPrefix: "private/{sub}/", addressing: "virtual" },
       },
-      auth: { tokenUse: "id" },
+      auth: { tokenUse: "id", issuers: ["pool"] },
     },
     {
       id: "table",
@@ -141,6 +141,7 @@ t.test("a part the shape refused is skipped by every check that reads it", async
       [
         ["issuers", []],
         ["routes.1.auth", { mode: "maybe" }],
+        ["routes.2.auth.issuers", REMOVE],
       ],
       [
         "routes[2].auth.mode: required needs at least one entry in issuers",

@@ -304,7 +304,7 @@ t.test("keys that may be left out", async (t) => {
     ]),
   );
   const route = config.routes[0];
-  t.strictSame(route?.match, {}, "match defaults to every request");
+  t.strictSame(route?.match, { caseSensitive: false }, "match defaults to every request");
   t.equal(route?.auth.mode, "required", "auth defaults to required");
   t.equal(config.issuers[0]?.anyClient, true);
   t.equal(config.issuers[0]?.clientIds, undefined);
