@@ -85,7 +85,10 @@ function decodeLeniently(path: string): string {
 function encodeSegment(text: string): string {
   let out = "";
   for (const ch of text) {
+    // Letters that case-insensitive comparers fold to ASCII ("ı" to "I", "ſ" to "S") are read as such.
+    const upper = ch.toUpperCase();
     if (RAW_OK.test(ch)) out += ch;
+    else if (/^[A-Z]+$/.test(upper)) out += upper;
     else for (const b of UTF8.encode(ch)) out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
