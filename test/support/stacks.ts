@@ -72,7 +72,7 @@ export function servletPath(target: string): string {
   const raw = target.split("?", 1)[0] as string;
   const out: string[] = [];
   for (const seg of raw.split("/")) {
-    const name = decodeURIComponent(seg.split(";", 1)[0] as string);
+    const name = decode(seg.split(";", 1)[0] as string);
     if (name === "" || name === ".") continue;
     if (name === "..") out.pop();
     else out.push(name);
@@ -94,6 +94,15 @@ export function servletStack(): Promise<Stack> {
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ handler }));
   });
   return listen("servlet", server, runs);
+}
+
+/** Percent-decoding as these servers do it: bytes that are not UTF-8 are read as Latin-1. */
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return unescape(text);
+  }
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -120,7 +129,7 @@ export function wsgiStack(): Promise<Stack> {
   const runs: HandlerRun[] = [];
   const server = createServer((req, res) => {
     const env = wsgiEnviron(req.rawHeaders);
-    const path = decodeURIComponent((req.url ?? "/").split("?", 1)[0] as string);
+    const path = decode((req.url ?? "/").split("?", 1)[0] as string);
     const method = env.HTTP_X_HTTP_METHOD_OVERRIDE ?? req.method ?? "";
     const handler =
       path === "/admin" || path.startsWith("/admin/")
