@@ -106,14 +106,20 @@ export function lenientView(path: string): string {
   return join(segments, raw[raw.length - 1] === "");
 }
 
+/** The readings of one path besides its own. */
+export interface PathReadings {
+  /** As a servlet container maps it: `;params` cut. */
+  readonly servlet: string;
+  /** As a decoding, folding, trimming server reads it (`;params` cut too). */
+  readonly lenient: string;
+}
+
 /**
- * The readings of `path` (already normalized by path.ts) other than its own, without repeats:
- * empty for the paths nearly every request has. Throws a `bad_path` Refusal when a reading finds
- * a disguised dot segment.
+ * The readings of `path` (already normalized by path.ts) other than its own; undefined for the
+ * paths nearly every request has, which every server reads alike. Throws a `bad_path` Refusal
+ * when a reading finds a disguised dot segment.
  */
-export function otherViews(path: string): string[] {
-  if (!NEEDS_VIEWS.test(path)) return [];
-  const views = new Set([servletView(path), lenientView(path)]);
-  views.delete(path);
-  return [...views];
+export function pathReadings(path: string): PathReadings | undefined {
+  if (!NEEDS_VIEWS.test(path)) return undefined;
+  return { servlet: servletView(path), lenient: lenientView(path) };
 }

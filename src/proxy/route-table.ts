@@ -6,6 +6,7 @@ import { type RequestHeaderFilter, requestHeaderFilter } from "../core/headers.j
 import { STANDARD_IDENTITY_HEADERS } from "../core/identity.js";
 import { type AuthRules, compileRules } from "../core/policy.js";
 import { type CompiledRoute, compileRoute, matchRoute, type RouteMatch } from "../core/route.js";
+import { mayStandIn } from "../core/route-strictness.js";
 import { compileTokenSource, type TokenSource } from "../core/token-source.js";
 import { type Metrics, RouteMetrics } from "../metrics.js";
 import { AwsUpstream } from "./aws-upstream.js";
@@ -121,12 +122,14 @@ export class RouteTable {
 
   /** Normalizes the target (a `bad_path` Refusal when ambiguous) and finds the first matching route. */
   match(hostHeader: string | undefined, method: string, target: string): RouteMatch<ProxyRoute> | undefined {
-    return matchRoute(this.routes, hostHeader, method, target, this.#capitals);
+    return matchRoute(this.routes, hostHeader, method, target, this.#capitals, standIn);
   }
 
   /** Some route's path has capitals: every path is then matched with and without letter case. */
   readonly #capitals: boolean = false;
 }
+
+const standIn = (a: ProxyRoute, b: ProxyRoute) => mayStandIn(a.config, b.config);
 
 function awsFilter(filter: RequestHeaderFilter, tokenSource: TokenSource): RequestHeaderFilter {
   const names = [...filter.drop, ...AWS_REPLACED_HEADERS];

@@ -1,10 +1,11 @@
 import t from "tap";
-import { lenientView, otherViews, servletView } from "../../src/core/path-views.js";
+import { lenientView, pathReadings, servletView } from "../../src/core/path-views.js";
 import { Refusal } from "../../src/errors.js";
 
 function views(path: string): string[] | string {
   try {
-    return otherViews(path);
+    const r = pathReadings(path);
+    return r === undefined ? [] : [...new Set([r.servlet, r.lenient])].filter((v) => v !== path);
   } catch (err) {
     if (err instanceof Refusal) return `${err.reason}: ${err.message}`;
     throw err;
