@@ -85,7 +85,11 @@ const ATTACKS: Attack[] = [
   { name: "path parameter", target: "/admin;x/users", status: 403 },
   { name: "parameter on the last segment", target: "/admin;jsessionid=1", status: 403 },
   { name: "Tomcat's /..;/", target: "/public/..;/admin/users", status: 400 },
-  { name: "dot segment with a parameter (resolved first: /public/admin)", target: "/public/.;x/../admin", status: 200 },
+  {
+    name: "dot segment with a parameter (resolved first: /public/admin)",
+    target: "/public/.;x/../admin",
+    status: 200,
+  },
   { name: "parameter then .. (resolved first)", target: "/public;x/../admin", status: 403 },
   // Segments that only some servers trim or decode.
   { name: "trailing dot", target: "/admin./users", status: 400 },
