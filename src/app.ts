@@ -155,6 +155,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     lifecycle.trackUpgrade(socket);
     handleUpgrade(req, socket, head);
   });
+  // CONNECT asks for a tunnel, which cupbearer never opens (the config refuses it in methods).
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+    socket.on("error", () => socket.destroy());
+    writeRawAnswer(socket, new Refusal("method", "CONNECT"), randomUUID());
+  });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
     // Nothing more can be said on a closed socket, nor once this exchange's answer has begun
     // (say, the upstream answered before the client finished sending its body).

@@ -16,6 +16,11 @@ export const ANSWERS = {
   },
   access_denied: { status: 403, error: "access_denied", message: "This route does not allow the request." },
   not_found: { status: 404, error: "not_found", message: "No route matches this request." },
+  method_not_allowed: {
+    status: 405,
+    error: "method_not_allowed",
+    message: "This method is not allowed here.",
+  },
   request_timeout: {
     status: 408,
     error: "request_timeout",
@@ -60,6 +65,7 @@ export const REFUSALS = {
   // The request itself
   bad_request: "bad_request", // framing or headers cupbearer will not guess about
   bad_path: "bad_request", // a path that could mean different things to cupbearer and the upstream
+  bad_host: "bad_request", // no Host, two of them, or one that is not a valid host[:port]
   duplicate_token: "bad_request", // the token given twice: which one would the upstream read?
   bad_upgrade: "bad_request", // an upgrade other than WebSocket, or to a route that takes none
   body_incomplete: "bad_request", // the client stopped sending mid-body
@@ -68,6 +74,7 @@ export const REFUSALS = {
   headers_too_large: "headers_too_large",
   no_route: "not_found",
   rate_limited: "too_many_requests", // over the route's per-caller limit
+  method: "method_not_allowed", // TRACE or CONNECT, which no route lists
   // The token
   missing: "unauthorized",
   malformed: "invalid_token",
@@ -84,6 +91,7 @@ export const REFUSALS = {
   scope: "insufficient_scope",
   group: "insufficient_scope",
   claim: "insufficient_scope",
+  lifetime: "invalid_token", // iat to exp (or now to exp) longer than the issuer's maxTokenLifetimeSeconds
   // AWS routes
   outside_prefix: "access_denied",
   bucket_operation: "access_denied",
@@ -102,18 +110,43 @@ export const REFUSALS = {
 
 export type FailureReason = keyof typeof REFUSALS;
 
+/** The refusals of a rule about the token or its caller, named as the access log names the rule. */
+const RULES: Partial<Record<FailureReason, string>> = {
+  issuer_not_allowed: "issuer",
+  token_use: "token_use",
+  client: "client",
+  scope: "scope",
+  group: "group",
+  claim: "claim",
+};
+
+/** What a refusal by a rule tells beyond its reason. */
+export interface RefusalFacts {
+  /** The failing rule as logged, when more precise than the reason: `claim:<name>`. */
+  readonly rule?: string;
+  /** RFC 6750 §3's `scope` attribute: the scopes the route needs, space-separated. */
+  readonly scope?: string;
+}
+
 /** A refusal on its way to the edge, where `proxy/answers` turns it into an HTTP answer. */
 export class Refusal extends Error {
   override name = "Refusal";
   readonly reason: FailureReason;
   /** Sent as Retry-After: set when waiting is the cure (throttling, a full buffer). */
   readonly retryAfterSeconds: number | undefined;
+  readonly facts: RefusalFacts;
 
   /** @param detail for the log only, never for the client. */
-  constructor(reason: FailureReason, detail?: string, retryAfterSeconds?: number) {
+  constructor(reason: FailureReason, detail?: string, retryAfterSeconds?: number, facts: RefusalFacts = {}) {
     super(detail ?? reason);
     this.reason = reason;
     this.retryAfterSeconds = retryAfterSeconds;
+    this.facts = facts;
+  }
+
+  /** The rule the caller failed (`scope`, `group`, `claim:<name>`, `token_use`, `client`, `issuer`), if any. */
+  get rule(): string | undefined {
+    return this.facts.rule ?? RULES[this.reason];
   }
 
   get answerName(): AnswerName {

@@ -7,9 +7,33 @@ export interface AdminDeps {
   ready: () => boolean;
 }
 
+/**
+ * The admin listener's own bounds, whatever the proxy's limits: its clients are probes and a
+ * scraper, so a few connections and short timeouts are plenty, and a client that opens many or
+ * sends slowly cannot hold it (nor the memory of the process that also serves the proxy).
+ */
+export const ADMIN_LIMITS = {
+  maxConnections: 32,
+  maxHeaderBytes: 8192,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5000,
+  /** A socket idle both ways this long is closed. */
+  idleTimeoutMs: 30_000,
+} as const;
+
 /** /healthz (the process answers), /readyz (it should get traffic) and /metrics, on their own port. */
 export function createAdminServer(deps: AdminDeps): Server {
-  return createServer((req, res) => {
+  const server = createServer({
+    maxHeaderSize: ADMIN_LIMITS.maxHeaderBytes,
+    headersTimeout: ADMIN_LIMITS.headersTimeoutMs,
+    requestTimeout: ADMIN_LIMITS.requestTimeoutMs,
+    keepAliveTimeout: ADMIN_LIMITS.keepAliveTimeoutMs,
+    connectionsCheckingInterval: 1000,
+  });
+  server.maxConnections = ADMIN_LIMITS.maxConnections;
+  server.timeout = ADMIN_LIMITS.idleTimeoutMs;
+  return server.on("request", (req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0];
     const json = (status: number, body: object) =>
       res

@@ -24,6 +24,11 @@ import { LRUCache } from "lru-cache";
 import { issuerUrl } from "../config/ids-and-urls.js";
 import type { IssuerConfig } from "../config/types.js";
 import type { Identity } from "../core/identity.js";
+import {
+  cacheableUntil,
+  checkTokenTimes,
+  DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+} from "../core/token-lifetime.js";
 import { type FailureReason, Refusal } from "../errors.js";
 import { RefetchLimiter } from "./jwks-fetcher.js";
 
@@ -36,6 +41,8 @@ export interface ResolvedIssuer {
   clientIds: readonly string[] | undefined;
   /** Cognito user pools get Cognito's own client and token_use checks. */
   cognito: boolean;
+  /** Longest `exp - iat` accepted (default one day). */
+  maxTokenLifetimeSeconds?: number;
 }
 
 /** Config → the issuer URL and JWKS URI cupbearer checks against. */
@@ -47,6 +54,7 @@ export function resolveIssuer(config: IssuerConfig): ResolvedIssuer {
     jwksUri: config.jwksUri ?? `${issuer.replace(/\/$/, "")}/.well-known/jwks.json`,
     clientIds: config.clientIds,
     cognito: config.cognito !== undefined,
+    maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
   };
 }
 
@@ -77,9 +85,11 @@ function claimList(v: unknown): string[] {
  * `client_id`. Every token must also carry `exp` and `sub`: cupbearer never accepts a
  * token that cannot expire, nor one it cannot name.
  */
-function customCheck(issuer: ResolvedIssuer) {
+function customCheck(issuer: ResolvedIssuer, clockSkewSeconds: number, now: () => number) {
+  const times = { clockSkewSeconds, maxTokenLifetimeSeconds: lifetimeOf(issuer) };
   return ({ payload }: { payload: JwtPayload }): void => {
     if (typeof payload.exp !== "number") throw new Refusal("malformed", "token has no exp");
+    checkTokenTimes({ exp: payload.exp, iat: payload.iat }, now() / 1000, times);
     if (typeof payload.sub !== "string" || payload.sub === "") {
       throw new Refusal("malformed", "token has no sub");
     }
@@ -103,6 +113,10 @@ function customCheck(issuer: ResolvedIssuer) {
       throw new Refusal("client", "client not accepted");
     }
   };
+}
+
+function lifetimeOf(issuer: ResolvedIssuer): number {
+  return issuer.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
 }
 
 /** aws-jwt-verify's error classes → our bounded reasons. */
@@ -175,7 +189,7 @@ export class TokenVerifier {
       jwksUri: i.jwksUri,
       audience: null,
       graceSeconds: options.clockSkewSeconds,
-      customJwtCheck: customCheck(i),
+      customJwtCheck: customCheck(i, options.clockSkewSeconds, this.now),
     }));
     // An empty config (public routes only) still gets a verifier that knows no issuer.
     this.verifier =
@@ -246,8 +260,12 @@ export class TokenVerifier {
   private remember(token: string, payload: JwtPayload): Identity {
     const issuer = this.byIssuer.get(payload.iss as string) as ResolvedIssuer;
     const identity: Identity = { issuerId: issuer.id, subject: payload.sub as string, claims: payload };
-    const expiresAt = ((payload.exp as number) + this.options.clockSkewSeconds) * 1000;
-    if (this.cache !== undefined && expiresAt > this.now()) this.cache.set(token, { identity, expiresAt });
+    const now = this.now();
+    const expiresAt = cacheableUntil(payload.exp as number, now, {
+      clockSkewSeconds: this.options.clockSkewSeconds,
+      maxTokenLifetimeSeconds: lifetimeOf(issuer),
+    });
+    if (this.cache !== undefined && expiresAt > now) this.cache.set(token, { identity, expiresAt });
     return identity;
   }
 }

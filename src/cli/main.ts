@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { AppOptions } from "../app.js";
 import { loadConfigFile } from "../config/load.js";
+import { routeOrderWarnings } from "../config/route-order.js";
 import { type Config, ConfigError } from "../config/types.js";
 import { devBanner, devConfig } from "../dev.js";
 import { type SignalSource, serve } from "./serve.js";
@@ -151,6 +152,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         config.identityPools.length > 0 ? `, ${plural(config.identityPools.length, "identity pool")}` : ""
       })\n`,
     );
+    for (const warning of routeOrderWarnings(config)) io.stderr.write(`warning: ${warning}\n`);
     return 0;
   }
   return serve(config, io, { file });

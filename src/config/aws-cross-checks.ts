@@ -22,6 +22,7 @@ export function checkAwsRoute(
   r: Part<RouteConfig>,
   at: (string | number)[],
   pools: PoolsById,
+  issuerIds: ReadonlySet<string> | undefined,
   report: Report,
 ): void {
   const up = r.upstream;
@@ -57,6 +58,10 @@ export function checkAwsRoute(
       `${a.mode} needs guests, but identity pool "${poolId}" has allowGuests: false`,
     );
   }
+  const rewrite = r.forwardRewriteHeaders;
+  if (rewrite !== undefined && ok(rewrite) && rewrite.length > 0) {
+    report([...at, "forwardRewriteHeaders"], "has no effect on an AWS route: AWS never reads them");
+  }
   if (a.forwardToken === true) {
     report(
       [...at, "auth", "forwardToken"],
@@ -70,6 +75,15 @@ export function checkAwsRoute(
     report(
       [...at, "upstream", "s3", "keyPrefix"],
       "has a placeholder, but every caller of a public route is a guest, and guests share one identity: use a fixed prefix",
+    );
+  }
+  // `sub` is unique only within one user pool: two issuers' callers could share one folder.
+  const issuerCount =
+    a.issuers === undefined ? issuerIds?.size : ok(a.issuers) ? a.issuers.length : undefined;
+  if (a.mode !== "public" && keyPrefix?.includes("{sub}") && issuerCount !== undefined && issuerCount > 1) {
+    report(
+      [...at, "upstream", "s3", "keyPrefix"],
+      "has {sub}, but the route accepts more than one issuer and a sub is unique only within one: use {identityId} or name one issuer in auth.issuers",
     );
   }
   // A bucket in the host with path addressing would read the first key segment as a bucket:

@@ -172,7 +172,7 @@ function checkRoute(
   if (r.stripPrefix === true && ok(r.match) && r.match.pathPrefix === undefined) {
     report([...at, "stripPrefix"], "needs match.pathPrefix");
   }
-  checkAwsRoute(r, at, pools, report);
+  checkAwsRoute(r, at, pools, issuerIds, report);
 }
 
 function checkAuth(
@@ -188,6 +188,19 @@ function checkAuth(
   });
   if ((a.mode === "required" || a.mode === "optional") && issuerIds?.size === 0) {
     report([...at, "mode"], `${a.mode} needs at least one entry in issuers`);
+  }
+  // A group, scope or claim value means something only within one issuer: another pool may
+  // hand out a group of the same name to anyone.
+  if (a.mode !== "public" && a.issuers === undefined && issuerIds !== undefined && issuerIds.size > 1) {
+    for (const k of ["scopes", "groups", "claims"] as const) {
+      const v = a[k];
+      if (ok(v) && Object.keys(v).length > 0) {
+        report(
+          [...at, k],
+          "needs auth.issuers: with more than one issuer, name those whose tokens it judges",
+        );
+      }
+    }
   }
   if (a.mode === "public") {
     const rules = RULES.filter((k) => {

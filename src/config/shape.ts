@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DYNAMODB_OPERATIONS } from "../core/dynamodb-scope.js";
+import { REWRITE_HEADERS } from "../core/header-names.js";
 import { normalizeTarget } from "../core/path.js";
 import { IDENTITY_POOL_ID, REGION, USER_POOL_ID } from "./ids-and-urls.js";
 import type { Config } from "./types.js";
@@ -29,6 +30,15 @@ z.config({
     return undefined;
   },
 });
+
+const REWRITE_HEADER_LIST = [
+  "X-HTTP-Method-Override",
+  "X-HTTP-Method",
+  "X-Method-Override",
+  "X-Original-URL",
+  "X-Rewrite-URL",
+  "X-Envoy-Original-Path",
+].join(", ");
 
 /** An id: what routes, issuers and pools are named by. */
 export const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -64,6 +74,8 @@ const id = z.string({ error: "expected an id" }).regex(ID, {
   error: "expected an id: letters, digits, '.', '_' or '-', at most 64 characters",
 });
 const stringList = z.array(str(), { error: "expected a list of strings" });
+/** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` or `\\`, so it can be quoted in a challenge. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]*$/;
 const port = intIn(0, 65535);
 const region = z
   .string({ error: "expected a region" })
@@ -128,7 +140,14 @@ const auth = z.strictObject({
     .min(1, { error: "must not be empty" })
     .optional(),
   tokenUse: z.enum(["access", "id", "any"], { error: "expected access, id or any" }).default("any"),
-  scopes: stringList.default([]),
+  scopes: z
+    .array(
+      str().regex(SCOPE_TOKEN, {
+        error: 'expected a scope: printable ASCII without spaces, " or \\',
+      }),
+      { error: "expected a list of strings" },
+    )
+    .default([]),
   groups: stringList.default([]),
   claims: z
     .record(
@@ -259,11 +278,18 @@ const route = z.strictObject({
         .min(1, { error: "must not be empty (leave it out to match every host)" })
         .optional(),
       methods: z
-        .array(z.string().regex(METHOD, { error: "expected an HTTP method in capitals" }), {
-          error: "expected a list of HTTP methods",
-        })
+        .array(
+          z
+            .string()
+            .regex(METHOD, { error: "expected an HTTP method in capitals" })
+            .refine((m) => m !== "CONNECT", {
+              error: "CONNECT is never proxied: cupbearer opens no tunnels",
+            }),
+          { error: "expected a list of HTTP methods" },
+        )
         .min(1, { error: "must not be empty (leave it out to match every method)" })
         .optional(),
+      caseSensitive: bool.default(false),
     })
     .refine((m) => !(m.path !== undefined && m.pathPrefix !== undefined), {
       error: "expected path or pathPrefix, not both",
@@ -271,6 +297,14 @@ const route = z.strictObject({
     .prefault({}),
   upstream,
   stripPrefix: bool.default(false),
+  forwardRewriteHeaders: z
+    .array(
+      z.string({ error: "expected a header name" }).refine((h) => REWRITE_HEADERS.includes(h.toLowerCase()), {
+        error: `expected one of ${REWRITE_HEADER_LIST}`,
+      }),
+      { error: "expected a list of header names" },
+    )
+    .default([]),
   auth: auth.prefault({}),
   rateLimit: rateLimit.optional(),
 });
@@ -290,6 +324,7 @@ const issuer = z.strictObject({
   clientIds: stringList.min(1, { error: "must not be empty" }).optional(),
   anyClient: bool.default(false),
   allowInsecureHttp: bool.default(false),
+  maxTokenLifetimeSeconds: intIn(60, 2_592_000).default(86_400),
 });
 
 const identityPool = z.strictObject({

@@ -161,6 +161,11 @@ export interface IssuerConfig {
   anyClient: boolean;
   /** Allow plain `http://` for `issuer` and `jwksUri` on non-loopback hosts (default false). */
   allowInsecureHttp: boolean;
+  /**
+   * Longest token lifetime accepted, `exp - iat` (or `exp - now` without `iat`), 60–2592000 s
+   * (default 86400: Cognito's longest access and ID tokens live one day).
+   */
+  maxTokenLifetimeSeconds: number;
 }
 
 /** `issuers[].cognito`: an Amazon Cognito user pool. */
@@ -217,6 +222,11 @@ export interface RouteConfig {
   upstream: UpstreamConfig;
   /** Remove `match.pathPrefix` before forwarding (default false); needs `match.pathPrefix`. */
   stripPrefix: boolean;
+  /**
+   * Rewrite headers this route forwards (default `[]`: all dropped): `X-HTTP-Method-Override`,
+   * `X-HTTP-Method`, `X-Method-Override`, `X-Original-URL`, `X-Rewrite-URL`, `X-Envoy-Original-Path`.
+   */
+  forwardRewriteHeaders: string[];
   /** Who may pass (default `{}`: `mode: required`). */
   auth: AuthConfig;
   /** Limits on how often callers may use the route (default: none). */
@@ -250,8 +260,10 @@ export interface RouteMatchConfig {
   path?: string;
   /** The request's `Host`, without port, equals one entry (`*.domain` fits subdomains only); at least one. */
   hosts?: string[];
-  /** The request method is one of these (upper case); at least one. */
+  /** The request method is one of these (upper case; GET covers HEAD); at least one. */
   methods?: string[];
+  /** Compare the path's letter case too (default false): set it when the upstream routes case-sensitively. */
+  caseSensitive: boolean;
 }
 
 /** `routes[].upstream`. */

@@ -1,6 +1,7 @@
 /**
  * Which request and response headers cross the proxy. Pure: works on Node's flat rawHeaders list.
  */
+import { foldHeaderName, REWRITE_HEADERS } from "./header-names.js";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and their historic relatives; never forwarded either way. */
 export const HOP_BY_HOP = new Set([
@@ -33,14 +34,52 @@ function connectionTokens(value: string | undefined): string[] {
 
 /** A compiled filter for request headers: the fixed drops plus `names`. */
 export interface RequestHeaderFilter {
+  /** Lower-case names dropped as spelled. */
   readonly drop: ReadonlySet<string>;
+  /**
+   * Names (lower case, with `-`) whose other spellings, `_` for `-`, are dropped too: every name
+   * cupbearer drops or sets, and the route's token header, which may pass only as spelled.
+   */
+  readonly guarded: ReadonlySet<string>;
 }
 
+/** What a route adds to the fixed drops. */
+export interface RequestHeaderFilterOptions {
+  /** Names guarded in their `_` spellings but forwarded as spelled (the route's token header). */
+  readonly guard?: Iterable<string>;
+  /** Rewrite headers (REWRITE_HEADERS) this route forwards as spelled. */
+  readonly allowRewrite?: Iterable<string>;
+}
+
+/**
+ * Headers the upstream reads as a request's framing: guarded in their `_` spellings, so a
+ * CGI-style server never sees a second, different Content-Length.
+ */
+const FRAMING = ["content-length", "content-type"];
+
 /** @param names further headers to drop: the identity headers of every route, and a route's own. */
-export function requestHeaderFilter(names: Iterable<string>): RequestHeaderFilter {
+export function requestHeaderFilter(
+  names: Iterable<string>,
+  options: RequestHeaderFilterOptions = {},
+): RequestHeaderFilter {
   const drop = new Set(REQUEST_DROP);
+  for (const h of REWRITE_HEADERS) drop.add(h);
   for (const h of names) drop.add(h.toLowerCase());
-  return { drop };
+  const guarded = new Set([...drop, ...FRAMING]);
+  for (const h of options.guard ?? []) guarded.add(h.toLowerCase());
+  for (const h of options.allowRewrite ?? []) drop.delete(h.toLowerCase());
+  return { drop, guarded };
+}
+
+/**
+ * True when `name` (lower case) is another spelling of a guarded name: `x_auth_request_user`,
+ * `X-Forwarded_For`. Such a header is dropped, never refused: nginx drops every name with `_`
+ * by default, and a client that spells a header so has nothing cupbearer should forward.
+ */
+export function isGuardedSpelling(name: string, filter: RequestHeaderFilter): boolean {
+  if (!name.includes("_")) return false;
+  const folded = foldHeaderName(name);
+  return filter.guarded.has(folded) || folded.startsWith("x-forwarded-");
 }
 
 /**
@@ -63,7 +102,8 @@ export function upstreamRequestHeaders(
       // Every X-Forwarded-* (-For, -Host, -Port, -Prefix, …): only cupbearer may say where a request came from.
       name.startsWith("x-forwarded-") ||
       name === also ||
-      (listed.length > 0 && listed.includes(name))
+      (listed.length > 0 && listed.includes(name)) ||
+      isGuardedSpelling(name, filter)
     ) {
       continue;
     }

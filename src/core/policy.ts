@@ -1,3 +1,5 @@
+import { Refusal } from "../errors.js";
+
 /** The claims of a verified token. */
 export type Claims = Readonly<Record<string, unknown>>;
 
@@ -17,7 +19,9 @@ export interface AuthRules {
 /** The rule a token failed; each is also the refusal reason the caller reports. */
 export type RuleFailure = "issuer_not_allowed" | "token_use" | "scope" | "group" | "claim";
 
-export type PolicyDecision = { allow: true } | { allow: false; reason: RuleFailure };
+export type PolicyDecision =
+  | { allow: true }
+  | { allow: false; reason: RuleFailure /** The claim that differed, for `claim`. */; claim?: string };
 
 const ALLOW: PolicyDecision = { allow: true };
 
@@ -70,7 +74,18 @@ export function evaluate(rules: AuthRules, issuerId: string, claims: Claims): Po
     if (!rules.groups.some((g) => held.includes(g))) return { allow: false, reason: "group" };
   }
   for (const [name, value] of rules.claims) {
-    if (claims[name] !== value) return { allow: false, reason: "claim" };
+    if (claims[name] !== value) return { allow: false, reason: "claim", claim: name };
   }
   return ALLOW;
+}
+
+/**
+ * A refused decision as the Refusal the edge answers with: a missing scope names the scopes the
+ * route needs (RFC 6750 §3), a claim names itself for the log (its value never).
+ */
+export function ruleRefusal(rules: AuthRules, decision: Exclude<PolicyDecision, { allow: true }>): Refusal {
+  const { reason, claim } = decision;
+  if (reason === "scope") return new Refusal(reason, undefined, undefined, { scope: rules.scopes.join(" ") });
+  if (claim !== undefined) return new Refusal(reason, undefined, undefined, { rule: `claim:${claim}` });
+  return new Refusal(reason);
 }

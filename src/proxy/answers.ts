@@ -24,7 +24,10 @@ export function errorAnswer(refusal: Refusal, requestId: string): ErrorAnswer {
     "x-request-id": requestId,
   };
   const challenge = CHALLENGES[refusal.answerName];
-  if (challenge !== undefined) headers["www-authenticate"] = challenge;
+  const { scope } = refusal.facts;
+  // Scopes are checked as RFC 6749 §3.3 scope-tokens when the config is read: safe in quotes.
+  if (challenge !== undefined)
+    headers["www-authenticate"] = scope === undefined ? challenge : `${challenge}, scope="${scope}"`;
   if (refusal.retryAfterSeconds !== undefined) headers["retry-after"] = String(refusal.retryAfterSeconds);
   const body = JSON.stringify({ error: answer.error, message: answer.message, requestId });
   headers["content-length"] = String(Buffer.byteLength(body));

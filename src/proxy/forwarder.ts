@@ -134,10 +134,17 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   private readonly resume = () => this.controller?.resume();
 
   onResponseStart(
-    _controller: Dispatcher.DispatchController,
+    controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
+    // A status outside 100-599 has no meaning in HTTP (RFC 9110 §15): the upstream is broken, 502.
+    if (statusCode < 100 || statusCode > 599) {
+      controller.abort(
+        Object.assign(new Error(`upstream answered status ${statusCode}`), { code: "BAD_STATUS" }),
+      );
+      return;
+    }
     // Informational answers (102, 103) are not the response: wait for the final one.
     if (statusCode < 200) return;
     this.status = statusCode;

@@ -3,8 +3,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TokenVerifier } from "../auth/verifier.js";
 import { validRequestId } from "../core/headers.js";
+import { requestHost } from "../core/host.js";
 import type { Identity } from "../core/identity.js";
-import { evaluate } from "../core/policy.js";
+import { evaluate, ruleRefusal } from "../core/policy.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
@@ -66,8 +67,16 @@ abstract class Exchange implements AuthorizedExchange {
 
   /** The route and the caller, or a Refusal: everything that decides whether the request passes. */
   protected async authorize(): Promise<ProxyRoute> {
+    const route = await this.routeAndCaller();
+    // Once the caller is known: a limit is per caller (guests by their address).
+    if (route.rateLimit !== undefined)
+      await route.rateLimit.admit(this.identity, this.req.socket.remoteAddress);
+    return route;
+  }
+
+  private async routeAndCaller(): Promise<ProxyRoute> {
     const { req, state } = this;
-    const match = state.routes.match(req.headers.host, this.method, req.url ?? "");
+    const match = state.routes.match(requestHost(req.rawHeaders), this.method, req.url ?? "");
     if (match === undefined) throw new Refusal("no_route");
     const { route } = match;
     this.route = route;
@@ -83,7 +92,7 @@ abstract class Exchange implements AuthorizedExchange {
     // Known before the rules are judged, so a refusal's log line names the caller.
     this.identity = identity;
     const decision = evaluate(route.rules, identity.issuerId, identity.claims);
-    if (!decision.allow) throw new Refusal(decision.reason);
+    if (!decision.allow) throw ruleRefusal(route.rules, decision);
     this.token = token;
     return route;
   }
@@ -124,7 +133,17 @@ abstract class Exchange implements AuthorizedExchange {
     };
     const { refusal } = this;
     if (refusal === undefined) log.info(line, "request");
-    else log.info({ ...line, reason: refusal.reason, detail: refusal.message }, "request refused");
+    else
+      log.info(
+        {
+          ...line,
+          issuer: this.identity?.issuerId,
+          reason: refusal.reason,
+          rule: refusal.rule,
+          detail: refusal.message,
+        },
+        "request refused",
+      );
   }
 }
 
@@ -156,8 +175,6 @@ class RequestExchange extends Exchange {
 
   async run(): Promise<void> {
     const route = await this.authorize();
-    if (route.rateLimit !== undefined)
-      await route.rateLimit.admit(this.identity, this.req.socket.remoteAddress);
     const { upstream } = route;
     const prepared = await upstream.prepare(this);
     this.#release = prepared.release;
@@ -227,9 +244,9 @@ class UpgradeExchange extends Exchange {
   async run(): Promise<void> {
     const protocol = (this.req.headers.upgrade ?? "").toLowerCase();
     if (protocol !== "websocket") throw new Refusal("bad_upgrade", "only websocket upgrades are proxied");
+    // RFC 6455 §4.1: an upgrade is a GET, and is authorized as the GET it is forwarded as.
+    if (this.method !== "GET") throw new Refusal("bad_upgrade", "an upgrade must be a GET");
     const route = await this.authorize();
-    if (route.rateLimit !== undefined)
-      await route.rateLimit.admit(this.identity, this.req.socket.remoteAddress);
     const { upstream } = route;
     if (!upstream.upgrades) throw new Refusal("bad_upgrade", `no upgrades to ${upstream.kind} upstreams`);
     const prepared = await upstream.prepare(this);

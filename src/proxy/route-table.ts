@@ -6,6 +6,7 @@ import { type RequestHeaderFilter, requestHeaderFilter } from "../core/headers.j
 import { STANDARD_IDENTITY_HEADERS } from "../core/identity.js";
 import { type AuthRules, compileRules } from "../core/policy.js";
 import { type CompiledRoute, compileRoute, matchRoute, type RouteMatch } from "../core/route.js";
+import { mayStandIn } from "../core/route-strictness.js";
 import { compileTokenSource, type TokenSource } from "../core/token-source.js";
 import { type Metrics, RouteMetrics } from "../metrics.js";
 import { CallerRateLimiter, type RateStore } from "../store/rate-limit.js";
@@ -76,7 +77,11 @@ export class RouteTable {
           origin: route.upstreamOrigin,
           timeoutMs,
           upstreamPath: route.upstreamPath,
-          filter,
+          // The token header passes only as spelled; a route may forward rewrite headers it names.
+          filter: requestHeaderFilter(identityNames, {
+            guard: tokenSource.headerName === undefined ? [] : [tokenSource.headerName],
+            allowRewrite: r.forwardRewriteHeaders,
+          }),
           stripToken: r.auth.mode !== "public" && r.auth.forwardToken === false ? tokenSource : undefined,
           claimHeaders: Object.entries(r.auth.claimHeaders).map(([h, c]) => [h.toLowerCase(), c] as const),
           trustForwardedHeaders: config.listen.trustForwardedHeaders,
@@ -135,13 +140,19 @@ export class RouteTable {
       };
     });
     this.unmatched = new RouteMetrics(deps.metrics, NO_ROUTE);
+    this.#capitals = this.routes.some((r) => r.patternHasCapitals);
   }
 
   /** Normalizes the target (a `bad_path` Refusal when ambiguous) and finds the first matching route. */
   match(hostHeader: string | undefined, method: string, target: string): RouteMatch<ProxyRoute> | undefined {
-    return matchRoute(this.routes, hostHeader, method, target);
+    return matchRoute(this.routes, hostHeader, method, target, this.#capitals, standIn);
   }
+
+  /** Some route's path has capitals: every path is then matched with and without letter case. */
+  readonly #capitals: boolean = false;
 }
+
+const standIn = (a: ProxyRoute, b: ProxyRoute) => mayStandIn(a.config, b.config);
 
 function awsFilter(filter: RequestHeaderFilter, tokenSource: TokenSource): RequestHeaderFilter {
   const names = [...filter.drop, ...AWS_REPLACED_HEADERS];

@@ -1,7 +1,7 @@
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { Gauge, Registry } from "prom-client";
 import t, { type Test } from "tap";
-import { createAdminServer } from "../../src/admin/server.js";
+import { ADMIN_LIMITS, createAdminServer } from "../../src/admin/server.js";
 
 /** The admin listener on a free port of 127.0.0.1, with a readiness switch; closed at teardown. */
 async function admin(t: Test, registry = new Registry()) {
@@ -80,4 +80,40 @@ t.test("other methods are 405, other paths 404", async (t) => {
     type: "application/json",
     body: '{"error":"not_found"}',
   });
+});
+
+t.test("the admin listener has its own timeouts and a small connection cap", async (t) => {
+  const registry = new Registry();
+  const server = createAdminServer({ registry, ready: () => true });
+  t.equal(server.headersTimeout, ADMIN_LIMITS.headersTimeoutMs);
+  t.equal(server.requestTimeout, ADMIN_LIMITS.requestTimeoutMs);
+  t.equal(server.keepAliveTimeout, ADMIN_LIMITS.keepAliveTimeoutMs);
+  t.equal(server.timeout, ADMIN_LIMITS.idleTimeoutMs);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  const sockets: Socket[] = [];
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  const open = () =>
+    new Promise<Socket>((resolve, reject) => {
+      const s = connect(port, "127.0.0.1", () => resolve(s)).on("error", reject);
+      sockets.push(s);
+    });
+  for (let i = 0; i < ADMIN_LIMITS.maxConnections; i++) await open();
+  // Node has counted every connection once it answers on one of them.
+  const last = sockets[sockets.length - 1] as Socket;
+  const first = await new Promise<string>((resolve) => {
+    last.once("data", (d: Buffer) => resolve(d.toString()));
+    last.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  });
+  t.match(first, /^HTTP\/1\.1 200 /, "the connections within the cap are served");
+  const extra = await open();
+  const outcome = await new Promise<string>((resolve) => {
+    extra.once("data", () => resolve("answered"));
+    extra.once("close", () => resolve("closed"));
+    extra.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  });
+  t.equal(outcome, "closed", "one more is closed at once");
 });

@@ -60,6 +60,7 @@ t.test("resolveIssuer: Cognito form gives AWS's exact issuer and JWKS URI; jwksU
     clientIds: ["c"],
     anyClient: false,
     allowInsecureHttp: false,
+    maxTokenLifetimeSeconds: 86_400,
   });
   t.equal(pool.issuer, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC");
   t.equal(pool.jwksUri, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json");
@@ -70,6 +71,7 @@ t.test("resolveIssuer: Cognito form gives AWS's exact issuer and JWKS URI; jwksU
     jwksUri: "http://127.0.0.1:9/keys",
     anyClient: true,
     allowInsecureHttp: false,
+    maxTokenLifetimeSeconds: 86_400,
   });
   t.equal(overridden.jwksUri, "http://127.0.0.1:9/keys");
   t.equal(overridden.clientIds, undefined, "anyClient: no client list");

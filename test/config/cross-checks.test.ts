@@ -59,7 +59,7 @@ const DOC = {
         aws: { service: "s3", region: "eu-west-1", identityPool: "main" },
         s3: { keyPrefix: "private/{sub}/", addressing: "virtual" },
       },
-      auth: { tokenUse: "id" },
+      auth: { tokenUse: "id", issuers: ["pool"] },
     },
     {
       id: "table",
@@ -141,6 +141,7 @@ t.test("a part the shape refused is skipped by every check that reads it", async
       [
         ["issuers", []],
         ["routes.1.auth", { mode: "maybe" }],
+        ["routes.2.auth.issuers", REMOVE],
       ],
       [
         "routes[2].auth.mode: required needs at least one entry in issuers",
@@ -230,3 +231,48 @@ t.test("whatever the document holds, parseConfig answers with a Config or a Conf
   );
   t.pass("no exception but ConfigError");
 });
+
+t.test(
+  "more than one issuer: groups, scopes and claims need auth.issuers; {sub} needs one issuer",
+  async (t) => {
+    const problemsOfEdits = (edits: Edit[]) =>
+      crossCheck(configSchema.parse(edited(edits))).map(formatProblem);
+    const needs = "needs auth.issuers: with more than one issuer, name those whose tokens it judges";
+    t.strictSame(problemsOfEdits([["routes.1.auth.issuers", REMOVE]]), [
+      `routes[1].auth.scopes: ${needs}`,
+      `routes[1].auth.claims: ${needs}`,
+    ]);
+    t.strictSame(
+      problemsOfEdits([
+        ["routes.1.auth.issuers", REMOVE],
+        ["routes.1.auth.scopes", []],
+        ["routes.1.auth.claims", {}],
+        ["routes.1.auth.groups", ["admin"]],
+      ]),
+      [`routes[1].auth.groups: ${needs}`],
+    );
+    t.strictSame(
+      problemsOfEdits([
+        ["routes.1.auth.issuers", REMOVE],
+        ["issuers", [DOC.issuers[0]]],
+      ]),
+      [],
+      "one issuer: the rule is unambiguous",
+    );
+    const sub =
+      "routes[2].upstream.s3.keyPrefix: has {sub}, but the route accepts more than one issuer and a sub is unique only within one: use {identityId} or name one issuer in auth.issuers";
+    t.strictSame(problemsOfEdits([["routes.2.auth.issuers", REMOVE]]), [sub], "every issuer of two");
+    t.strictSame(problemsOfEdits([["routes.2.auth.issuers", ["pool", "local"]]]), [sub], "two named");
+    t.strictSame(
+      problemsOfEdits([
+        ["routes.2.auth.issuers", REMOVE],
+        ["routes.2.upstream.s3.keyPrefix", "private/{identityId}/"],
+      ]),
+      [],
+      "{identityId} is unique per identity pool",
+    );
+    t.strictSame(problemsOfEdits([["routes.3.forwardRewriteHeaders", ["X-HTTP-Method-Override"]]]), [
+      "routes[3].forwardRewriteHeaders: has no effect on an AWS route: AWS never reads them",
+    ]);
+  },
+);

@@ -82,6 +82,7 @@ t.test("the example config passes and gets every default", async (t) => {
         clientIds: ["1example23456789"],
         anyClient: false,
         allowInsecureHttp: false,
+        maxTokenLifetimeSeconds: 86_400,
       },
       {
         id: "local",
@@ -90,14 +91,16 @@ t.test("the example config passes and gets every default", async (t) => {
         clientIds: ["abc"],
         anyClient: false,
         allowInsecureHttp: false,
+        maxTokenLifetimeSeconds: 86_400,
       },
     ],
     routes: [
       {
         id: "status",
-        match: { pathPrefix: "/status" },
+        match: { pathPrefix: "/status", caseSensitive: false },
         upstream: { url: "http://127.0.0.1:3000" },
         stripPrefix: false,
+        forwardRewriteHeaders: [],
         auth: {
           mode: "public",
           tokenUse: "any",
@@ -110,9 +113,10 @@ t.test("the example config passes and gets every default", async (t) => {
       },
       {
         id: "orders",
-        match: { pathPrefix: "/api/orders", methods: ["GET", "POST"] },
+        match: { pathPrefix: "/api/orders", methods: ["GET", "POST"], caseSensitive: false },
         upstream: { url: "http://127.0.0.1:3000" },
         stripPrefix: false,
+        forwardRewriteHeaders: [],
         auth: {
           mode: "required",
           issuers: ["pool", "local"],

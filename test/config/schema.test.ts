@@ -304,7 +304,7 @@ t.test("keys that may be left out", async (t) => {
     ]),
   );
   const route = config.routes[0];
-  t.strictSame(route?.match, {}, "match defaults to every request");
+  t.strictSame(route?.match, { caseSensitive: false }, "match defaults to every request");
   t.equal(route?.auth.mode, "required", "auth defaults to required");
   t.equal(config.issuers[0]?.anyClient, true);
   t.equal(config.issuers[0]?.clientIds, undefined);
@@ -804,3 +804,54 @@ t.test("a value the shape refuses is reported once: no cross-check reads it", as
     ],
   ]);
 });
+
+t.test(
+  "hardening keys: caseSensitive, forwardRewriteHeaders, maxTokenLifetimeSeconds; no CONNECT",
+  async (t) => {
+    const config = parseConfig(
+      edited([
+        ["routes.1.match.caseSensitive", true],
+        ["routes.1.forwardRewriteHeaders", ["x-http-method-override", "X-Original-URL"]],
+        ["issuers.0.maxTokenLifetimeSeconds", "3600"],
+      ]),
+    );
+    t.equal(config.routes[1]?.match.caseSensitive, true);
+    t.equal(config.routes[0]?.match.caseSensitive, false, "default: letter case ignored");
+    t.strictSame(config.routes[1]?.forwardRewriteHeaders, ["x-http-method-override", "X-Original-URL"]);
+    t.strictSame(config.routes[0]?.forwardRewriteHeaders, []);
+    t.equal(config.issuers[0]?.maxTokenLifetimeSeconds, 3600);
+    t.equal(config.issuers[1]?.maxTokenLifetimeSeconds, 86_400, "default: one day");
+    check(t, [
+      [
+        "an ordinary header is not a rewrite header",
+        [["routes.1.forwardRewriteHeaders", ["X-Auth-Request-User"]]],
+        [
+          "routes[1].forwardRewriteHeaders[0]: expected one of X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override, X-Original-URL, X-Rewrite-URL, X-Envoy-Original-Path",
+        ],
+      ],
+      [
+        "CONNECT",
+        [["routes.1.match.methods", ["GET", "CONNECT"]]],
+        ["routes[1].match.methods[1]: CONNECT is never proxied: cupbearer opens no tunnels"],
+      ],
+      [
+        "lifetime out of range",
+        [["issuers.0.maxTokenLifetimeSeconds", 59]],
+        ["issuers[0].maxTokenLifetimeSeconds: expected a number from 60 to 2592000"],
+      ],
+      [
+        "a scope that cannot be quoted in a challenge",
+        [["routes.1.auth.scopes", ['a"b', "c d"]]],
+        [
+          'routes[1].auth.scopes[0]: expected a scope: printable ASCII without spaces, " or \\',
+          'routes[1].auth.scopes[1]: expected a scope: printable ASCII without spaces, " or \\',
+        ],
+      ],
+      [
+        "caseSensitive not a boolean",
+        [["routes.1.match.caseSensitive", "maybe"]],
+        ["routes[1].match.caseSensitive: expected true or false"],
+      ],
+    ]);
+  },
+);

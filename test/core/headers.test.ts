@@ -1,7 +1,9 @@
 import t from "tap";
+import { foldHeaderName, REWRITE_HEADERS } from "../../src/core/header-names.js";
 import {
   clientResponseHeaders,
   HOP_BY_HOP,
+  isGuardedSpelling,
   requestHeaderFilter,
   upstreamRequestHeaders,
   validRequestId,
@@ -282,4 +284,60 @@ t.test("validRequestId", async (t) => {
     ["ünicode12", undefined],
   ];
   for (const [value, expected] of cases) t.equal(validRequestId(value), expected, JSON.stringify(value));
+});
+
+t.test("a guarded header spelled with _ never reaches the upstream, as CGI/WSGI would read it", async (t) => {
+  const routeFilter = requestHeaderFilter([...STANDARD_IDENTITY_HEADERS, "X-Tenant"], {
+    guard: ["X-Api-Token"],
+  });
+  // biome-ignore format: name/value pairs, one pair a line
+  const raw = [
+    "X_Auth_Request_User", "root",
+    "x-auth_request-email", "root@example.com",
+    "X_TENANT", "other",
+    "X_Forwarded_For", "10.0.0.1",
+    "x_real_ip", "10.0.0.2",
+    "X_Request_Id", "spoofed-id-123",
+    "Transfer_Encoding", "chunked",
+    "Content_Length", "0",
+    "X_Api_Token", "unverified",
+    "X-Api-Token", "verified",
+    "X_HTTP_Method_Override", "DELETE",
+    "My_Header", "kept",
+    "Accept", "*/*",
+  ];
+  const out = pairs(upstreamRequestHeaders(raw, routeFilter, undefined, undefined, []));
+  t.strictSame(out, [
+    ["x-api-token", "verified"],
+    ["my_header", "kept"],
+    ["accept", "*/*"],
+  ]);
+});
+
+t.test("rewrite headers are dropped unless the route forwards them by name", async (t) => {
+  // biome-ignore format: name/value pairs, one pair a line
+  const raw = [
+    "X-HTTP-Method-Override", "DELETE",
+    "X-HTTP-Method", "DELETE",
+    "X-Method-Override", "DELETE",
+    "X-Original-URL", "/admin",
+    "X-Rewrite-URL", "/admin",
+    "X-Envoy-Original-Path", "/admin",
+  ];
+  t.strictSame(upstreamRequestHeaders(raw, filter, undefined, undefined, []), [], "all dropped by default");
+  const opted = requestHeaderFilter([], { allowRewrite: ["X-HTTP-Method-Override"] });
+  t.strictSame(
+    pairs(upstreamRequestHeaders([...raw, "X_HTTP_Method_Override", "PUT"], opted, undefined, undefined, [])),
+    [["x-http-method-override", "DELETE"]],
+    "the named one passes as spelled; its _ spelling still does not",
+  );
+});
+
+t.test("isGuardedSpelling and foldHeaderName", async (t) => {
+  t.equal(foldHeaderName("x_auth_request_user"), "x-auth-request-user");
+  t.equal(foldHeaderName("accept"), "accept");
+  t.ok(isGuardedSpelling("x_forwarded_prefix", filter), "every X-Forwarded-* spelling");
+  t.notOk(isGuardedSpelling("x-auth-request-user", filter), "the dash spelling is the filter's own business");
+  t.notOk(isGuardedSpelling("my_header", filter));
+  t.ok(REWRITE_HEADERS.every((h) => h === h.toLowerCase()));
 });

@@ -22,20 +22,26 @@ t.test("compileRoute keeps the config and id", async (t) => {
   t.equal(r.config.match.pathPrefix, "/api");
 });
 
-t.test("methods: only the listed ones, exactly as written", async (t) => {
+t.test("methods: the listed ones, exactly as written; GET covers HEAD", async (t) => {
   const r = route({ match: { methods: ["GET", "POST"] } });
   const cases: Array<[method: string, expected: boolean]> = [
     ["GET", true],
     ["POST", true],
     ["DELETE", false],
     ["PUT", false],
-    ["HEAD", false],
+    ["HEAD", true],
     ["get", false],
+    ["TRACE", false],
   ];
   for (const [method, expected] of cases) t.equal(r.matches("", method, "/x"), expected, method);
+  t.notOk(route({ match: { methods: ["POST"] } }).matches("", "HEAD", "/x"), "HEAD only with GET");
+  t.ok(route({ match: { methods: ["HEAD"] } }).matches("", "HEAD", "/x"), "HEAD when listed");
 
   const any = route({});
-  for (const method of ["GET", "DELETE", "PATCH", "OPTIONS"]) t.ok(any.matches("", method, "/x"), method);
+  for (const method of ["GET", "HEAD", "DELETE", "PATCH", "OPTIONS"])
+    t.ok(any.matches("", method, "/x"), method);
+  t.notOk(any.matches("", "TRACE", "/x"), "TRACE only where listed");
+  t.ok(route({ match: { methods: ["TRACE"] } }).matches("", "TRACE", "/x"), "TRACE listed");
 });
 
 t.test("hosts: exact names, case-insensitive, port ignored (through hostName)", async (t) => {
@@ -106,17 +112,24 @@ t.test("pathPrefix is normalized like a request path", async (t) => {
   t.notOk(r.matches("", "GET", "/a"));
 });
 
-t.test("path: exact match of the normalized path only", async (t) => {
+t.test("path: exact match of the normalized path, with or without a trailing slash", async (t) => {
   const r = route({ match: { path: "/exact" } });
   const cases: Array<[path: string, expected: boolean]> = [
     ["/exact", true],
-    ["/exact/", false],
+    ["/exact/", true],
+    ["/exact//", false],
     ["/exact/x", false],
     ["/exactly", false],
     ["/", false],
   ];
   for (const [path, expected] of cases) t.equal(r.matches("", "GET", path), expected, path);
   t.ok(route({ match: { path: "/a/%7e" } }).matches("", "GET", "/a/~"), "config path is normalized");
+  const slash = route({ match: { path: "/report/" } });
+  t.ok(slash.matches("", "GET", "/report"), "a configured trailing slash is optional too");
+  t.ok(slash.matches("", "GET", "/report/"));
+  const root = route({ match: { path: "/" } });
+  t.ok(root.matches("", "GET", "/"));
+  t.notOk(root.matches("", "GET", "//"));
 });
 
 t.test("no path rule: every path", async (t) => {
@@ -228,7 +241,7 @@ t.test("compileRoute refuses a path it cannot normalize (the schema refuses it f
   const valid = route({}).config;
   for (const match of [{ pathPrefix: "/a b" }, { pathPrefix: "/.." }, { path: "/a%2Fb" }]) {
     t.throws(
-      () => compileRoute({ ...valid, match }),
+      () => compileRoute({ ...valid, match: { ...match, caseSensitive: false } }),
       { name: "Refusal", answerName: "bad_request", reason: "bad_path" },
       JSON.stringify(match),
     );

@@ -221,7 +221,8 @@ const cases: Array<{
     token: () => issuer.token({ ...good, scope: "orders/write" }),
     status: 403,
     error: "insufficient_scope",
-    www: 'Bearer realm="cupbearer", error="insufficient_scope"',
+    // RFC 6750 §3: the scopes the route needs.
+    www: 'Bearer realm="cupbearer", error="insufficient_scope", scope="orders/read"',
   },
   {
     name: "missing group",

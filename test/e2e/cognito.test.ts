@@ -103,13 +103,16 @@ async function refused(
   token: string,
   status: 401 | 403,
   headers: Record<string, string> = {},
+  /** RFC 6750 §3: the scopes the route needs, on a 403 for a missing scope. */
+  scope?: string,
 ): Promise<void> {
   const error = status === 401 ? "invalid_token" : "insufficient_scope";
   const before = up.requests.length;
   const r = await call(base, path, token, headers);
   t.equal(r.status, status, `${path} → ${status}`);
   t.equal(r.body.error, error, `error ${error}`);
-  t.equal(r.www, `Bearer realm="cupbearer", error="${error}"`, "WWW-Authenticate");
+  const attribute = scope === undefined ? "" : `, scope="${scope}"`;
+  t.equal(r.www, `Bearer realm="cupbearer", error="${error}"${attribute}`, "WWW-Authenticate");
   t.equal(up.requests.length, before, "the upstream saw nothing");
 }
 
@@ -260,8 +263,9 @@ routes:
   t.test("scopes rule: the pool's scope passes, one more required scope is a 403", async (t) => {
     await passes(t, base, "/profile/x", alice.accessToken);
     await passes(t, base, "/profile/x", carol.accessToken);
-    await refused(t, base, "/orders/x", alice.accessToken, 403);
-    await refused(t, base, "/orders/x", carol.accessToken, 403);
+    const needed = "aws.cognito.signin.user.admin orders/write";
+    await refused(t, base, "/orders/x", alice.accessToken, 403, {}, needed);
+    await refused(t, base, "/orders/x", carol.accessToken, 403, {}, needed);
   });
 
   t.test("the upstream gets the identity from the token, never a spoofed copy", async (t) => {
