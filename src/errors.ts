@@ -59,6 +59,7 @@ export const REFUSALS = {
   bad_upgrade: "bad_request", // an upgrade other than WebSocket, or to a route that takes none
   body_incomplete: "bad_request", // the client stopped sending mid-body
   client_signature: "bad_request", // the client's own SigV4 signature or aws-chunked framing
+  bad_chunks: "bad_request", // an aws-chunked body that breaks its framing mid-way
   request_timeout: "request_timeout",
   headers_too_large: "headers_too_large",
   no_route: "not_found",
@@ -102,6 +103,8 @@ export class Refusal extends Error {
   readonly reason: FailureReason;
   /** Sent as Retry-After: set when waiting is the cure (throttling, a full buffer). */
   readonly retryAfterSeconds: number | undefined;
+  /** Headers the answer carries besides the refusal's own (an AWS route's caller identity id). */
+  headers: Readonly<Record<string, string>> | undefined;
 
   /** @param detail for the log only, never for the client. */
   constructor(reason: FailureReason, detail?: string, retryAfterSeconds?: number) {

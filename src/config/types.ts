@@ -51,6 +51,20 @@ export interface ListenConfig {
    * unless a proxy you control overwrites them.
    */
   trustForwardedHeaders: boolean;
+  /** Serve HTTPS instead of plain HTTP (default: plain). Certificates are re-read on reload and on file change. */
+  tls?: ListenTlsConfig;
+}
+
+/** `listen.tls`: cupbearer terminates TLS itself (PEM files). */
+export interface ListenTlsConfig {
+  /** The server certificate chain, PEM. */
+  certFile: string;
+  /** Its private key, PEM (unencrypted). */
+  keyFile: string;
+  /** CA certificates, PEM, that client certificates must chain to; required with `clientAuth: require`. */
+  caFile?: string;
+  /** `require`: only clients with a certificate from `caFile` may connect (mTLS); default `none`. */
+  clientAuth: "none" | "require";
 }
 
 /** `admin`: the admin listener, no authentication, GET and HEAD only. */

@@ -1,6 +1,7 @@
 import type { IdentityPoolTarget } from "../aws/pools.js";
 import { createSigner, type Signer } from "../aws/signer.js";
 import type { Config, RouteConfig } from "../config/types.js";
+import { serviceDialect } from "../core/aws-dialect.js";
 import { AWS_REPLACED_HEADERS } from "../core/aws-request.js";
 import { type RequestHeaderFilter, requestHeaderFilter } from "../core/headers.js";
 import { STANDARD_IDENTITY_HEADERS } from "../core/identity.js";
@@ -8,6 +9,7 @@ import { type AuthRules, compileRules } from "../core/policy.js";
 import { type CompiledRoute, compileRoute, matchRoute, type RouteMatch } from "../core/route.js";
 import { compileTokenSource, type TokenSource } from "../core/token-source.js";
 import { type Metrics, RouteMetrics } from "../metrics.js";
+import { type AnswerWriter, answerWriter, errorAnswer } from "./answers.js";
 import { AwsUpstream } from "./aws-upstream.js";
 import type { HeldBodyBudget } from "./held-body.js";
 import { PlainUpstream } from "./plain-upstream.js";
@@ -20,6 +22,8 @@ export interface ProxyRoute extends CompiledRoute {
   readonly rules: AuthRules;
   readonly upstream: UpstreamStrategy;
   readonly metrics: RouteMetrics;
+  /** How this route's refusals are written: cupbearer's JSON, or its AWS service's dialect. */
+  readonly answer: AnswerWriter;
 }
 
 /** What compiling routes needs beyond the config: process-wide state that outlives a reload. */
@@ -49,6 +53,18 @@ export class RouteTable {
     const filter = requestHeaderFilter(identityNames);
     // Signers are shared by every route of one (service, region): their key caches too.
     const signers = new Map<string, Signer>();
+    // One writer per dialect, shared by the routes that speak it.
+    const writers = new Map<string, AnswerWriter>();
+    const writerFor = (service: string | undefined): AnswerWriter => {
+      const dialect = service === undefined ? undefined : serviceDialect(service);
+      if (service === undefined || dialect === undefined) return errorAnswer;
+      let writer = writers.get(service);
+      if (writer === undefined) {
+        writer = answerWriter(dialect);
+        writers.set(service, writer);
+      }
+      return writer;
+    };
     const signerFor = (service: string, region: string) => {
       const key = `${service}\n${region}`;
       let signer = signers.get(key);
@@ -109,7 +125,16 @@ export class RouteTable {
           onSigned: () => signed.inc(),
         });
       }
-      return { ...route, mode: r.auth.mode, tokenSource, rules: compileRules(r.auth), upstream, metrics };
+      const answer = writerFor(aws?.service);
+      return {
+        ...route,
+        mode: r.auth.mode,
+        tokenSource,
+        rules: compileRules(r.auth),
+        upstream,
+        metrics,
+        answer,
+      };
     });
     this.unmatched = new RouteMetrics(deps.metrics, NO_ROUTE);
   }
