@@ -28,6 +28,7 @@ function codeOf(table: CodeTable, refusal: Refusal): string {
 
 const S3_CODES: CodeTable = {
   byReason: {
+    missing: "AccessDenied", // what S3 tells an anonymous caller
     expired: "ExpiredToken",
     busy: "SlowDown",
     credentials_throttled: "SlowDown",

@@ -73,7 +73,7 @@ function hexPattern(secret: string): string {
   const hex = Buffer.from(secret, "utf8").toString("hex");
   return (hex.match(/../g) ?? [])
     .map((b) => b.replace(/[a-f]/g, (h) => `[${h}${h.toUpperCase()}]`))
-    .join("[ \\t]?(?:\\r?\\n)?");
+    .join(`[ \\t]?${WRAP}`);
 }
 
 /**
