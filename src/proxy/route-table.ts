@@ -6,14 +6,15 @@ import { AWS_REPLACED_HEADERS } from "../core/aws-request.js";
 import { type RequestHeaderFilter, requestHeaderFilter } from "../core/headers.js";
 import { STANDARD_IDENTITY_HEADERS } from "../core/identity.js";
 import { type AuthRules, compileRules } from "../core/policy.js";
-import { type CompiledRoute, compileRoute, matchRoute, type RouteMatch } from "../core/route.js";
+import { type CompiledRoute, compileRoute, hostName, matchRoute, type RouteMatch } from "../core/route.js";
 import { compileTokenSource, type TokenSource } from "../core/token-source.js";
+import { Refusal } from "../errors.js";
 import { type Metrics, RouteMetrics } from "../metrics.js";
 import { type AnswerWriter, answerWriter, errorAnswer } from "./answers.js";
 import { AwsUpstream } from "./aws-upstream.js";
 import type { HeldBodyBudget } from "./held-body.js";
 import { PlainUpstream } from "./plain-upstream.js";
-import type { UpstreamStrategy } from "./upstream.js";
+import type { AuthorizedExchange, PreparedRequest, UpstreamStrategy } from "./upstream.js";
 
 /** A route with everything the request pipeline needs, compiled once from the config. */
 export interface ProxyRoute extends CompiledRoute {
@@ -45,6 +46,8 @@ export class RouteTable {
   readonly routes: readonly ProxyRoute[];
   /** Metrics of requests no route matched. */
   readonly unmatched: RouteMetrics;
+  /** Path-style S3 routes, each with its twin that refuses a virtual-hosted request for its bucket. */
+  readonly #pathStyleS3: ReadonlyArray<{ matches: CompiledRoute["matches"]; refusing: ProxyRoute }>;
 
   constructor(config: Config, deps: RouteTableDeps) {
     // Identity headers of every route are removed from every request, whichever route it takes.
@@ -137,11 +140,54 @@ export class RouteTable {
       };
     });
     this.unmatched = new RouteMetrics(deps.metrics, NO_ROUTE);
+    this.#pathStyleS3 = this.routes
+      .filter((_, i) => {
+        const r = config.routes[i];
+        return r?.upstream.aws?.service === "s3" && (r.upstream.s3?.addressing ?? "path") === "path";
+      })
+      .map((route) => ({
+        matches: route.matches,
+        refusing: { ...route, upstream: new VirtualHostedRefusal(route.upstream) },
+      }));
   }
 
   /** Normalizes the target (a `bad_path` Refusal when ambiguous) and finds the first matching route. */
   match(hostHeader: string | undefined, method: string, target: string): RouteMatch<ProxyRoute> | undefined {
-    return matchRoute(this.routes, hostHeader, method, target);
+    const found = matchRoute(this.routes, hostHeader, method, target);
+    if (found !== undefined || this.#pathStyleS3.length === 0 || !target.startsWith("/")) return found;
+    // An SDK left on virtual-hosted addressing puts the bucket in the Host: when that bucket is one
+    // a path-style route serves, say so (in S3's dialect) instead of answering "no route".
+    const bucket = virtualHostedBucket(hostHeader);
+    if (bucket === undefined) return undefined;
+    const guess = matchRoute(this.#pathStyleS3, hostHeader, method, `/${bucket}${target}`);
+    return guess && { route: guess.route.refusing, path: guess.path, query: guess.query };
+  }
+}
+
+/** The first label of a Host that could be a bucket's (not an IP address, at least two labels). */
+function virtualHostedBucket(hostHeader: string | undefined): string | undefined {
+  const host = hostName(hostHeader);
+  if (host.includes(":") || /^[0-9.]+$/.test(host)) return undefined;
+  const dot = host.indexOf(".");
+  const label = host.slice(0, dot);
+  return dot > 0 && /^[a-z0-9][a-z0-9-]*$/.test(label) ? label : undefined;
+}
+
+/** The twin of a path-style S3 route's upstream for virtual-hosted requests: refuses them all. */
+class VirtualHostedRefusal implements UpstreamStrategy {
+  readonly upgrades = false;
+  readonly kind: string;
+  readonly origin: string;
+  readonly timeoutMs: number;
+
+  constructor(of: UpstreamStrategy) {
+    this.kind = of.kind;
+    this.origin = of.origin;
+    this.timeoutMs = of.timeoutMs;
+  }
+
+  prepare(_exchange: AuthorizedExchange): PreparedRequest {
+    throw new Refusal("virtual_hosted", "the bucket is in the Host: use path-style addressing");
   }
 }
 

@@ -194,6 +194,25 @@ t.test("refusals speak S3's XML on S3 routes and DynamoDB's JSON on DynamoDB rou
   t.equal(outside.statusCode, 403);
   t.equal(outside.headers["content-type"], "application/xml");
   t.match(await outside.body.text(), /<Error><Code>AccessDenied<\/Code><Message>[^<]+<\/Message><RequestId>/);
+  const port = new URL(s.app.url).port;
+  // The Host names a bucket, which the test certificate does not: only the CA is checked here.
+  const anyName = new Agent({ connect: { ca: s.pki.ca, checkServerIdentity: () => undefined } });
+  t.teardown(() => anyName.close());
+  const virtual = await request(`${s.app.url}/private/${s.sub}/x`, {
+    headers: { host: `${world.bucket}.localhost:${port}`, "x-amz-security-token": s.token },
+    dispatcher: anyName,
+  });
+  t.equal(virtual.statusCode, 400, "a virtual-hosted request for a path-style route's bucket");
+  t.match(
+    await virtual.body.text(),
+    /<Code>InvalidRequest<\/Code><Message>Name the bucket in the path \(path-style addressing\)\.<\/Message>/,
+  );
+  const elsewhere = await request(`${s.app.url}/private/x`, {
+    headers: { host: `other-bucket.localhost:${port}`, "x-amz-security-token": s.token },
+    dispatcher: anyName,
+  });
+  t.equal(elsewhere.statusCode, 404, "a bucket no route serves: no route");
+  await elsewhere.body.dump();
   const noToken = await request(`${s.app.url}/`, {
     method: "POST",
     headers: { "x-amz-target": "DynamoDB_20120810.ListTables", "content-type": "application/x-amz-json-1.0" },
