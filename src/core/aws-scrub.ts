@@ -30,91 +30,107 @@ export const REDACTED = "[redacted]";
 /** Secrets shorter than this are ignored: replacing them would mangle ordinary text. */
 const MIN_SECRET_LENGTH = 8;
 
-/** A line break a writer may have wrapped long text at (base64 at 64 or 76, XML pretty-printing). */
-const WRAP = "(?:\\r?\\n[ \\t]*)?";
+const hex2 = (code: number) => code.toString(16).padStart(2, "0");
+
+/** Base64 of the secret at each alignment inside a longer encoded text, without the mixed ends. */
+function base64Spellings(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let shift = 0; shift < 3; shift++) {
+    const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString("base64");
+    // The first characters mix in the padding bytes, the last mixes in what follows.
+    const stable = encoded.replace(/=+$/, "").slice(shift === 0 ? 0 : shift + 1, -1);
+    if (stable.length >= MIN_SECRET_LENGTH) out.push(stable, stable.replace(/\+/g, "-").replace(/\//g, "_"));
+  }
+  return out;
+}
+
+/**
+ * Every spelling a body may carry a secret in: as is, percent-encoded (every byte, or as
+ * encodeURIComponent does), XML character references (decimal, hex), JSON `\u` escapes and
+ * `\/`, hex (plain and spaced), base64 (standard and URL-safe). Compared without regard to
+ * letter case, which covers the hex digits of escapes and hex written in either case.
+ */
+function spellings(secret: string): string[] {
+  const bytes = Buffer.from(secret, "utf8");
+  const chars = [...secret];
+  const hex = bytes.toString("hex");
+  return [
+    secret,
+    encodeURIComponent(secret),
+    [...bytes].map((b) => `%${hex2(b)}`).join(""),
+    chars.map((c) => `&#${c.codePointAt(0)};`).join(""),
+    chars.map((c) => `&#x${(c.codePointAt(0) as number).toString(16)};`).join(""),
+    chars.map((c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, "0")}`).join(""),
+    secret.replaceAll("/", "\\/"),
+    hex,
+    hex.replace(/(..)(?!$)/g, "$1 "),
+    ...base64Spellings(bytes),
+  ];
+}
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
 }
 
-/** `n` as hex digits, matching either case, with optional leading zeros. */
-function hexDigits(n: number): string {
-  return `0*${n.toString(16).replace(/[a-f]/g, (c) => `[${c}${c.toUpperCase()}]`)}`;
+/** Text with all white space removed and lower-cased: where wrapped or spaced spellings show. */
+function compact(text: string): string {
+  return text.replace(/\s+/g, "").toLowerCase();
 }
 
 /**
- * One character in every spelling a body may use: as is, percent-encoded (either case),
- * an XML character reference (decimal or hex), a JSON `\u` escape, JSON's `\/`.
+ * Finds and replaces the credentials that signed a request, in every spelling. Built once per set
+ * of credentials (they are cached, so this is not per request).
  */
-function charSpellings(c: string): string {
-  const code = c.charCodeAt(0);
-  const pct = code.toString(16).padStart(2, "0");
-  const pctAny = pct.replace(/[a-f]/g, (h) => `[${h}${h.toUpperCase()}]`);
-  const options = [
-    escapeRegExp(c),
-    `%${pctAny}`,
-    `&#0*${code};`,
-    `&#[xX]${hexDigits(code)};`,
-    `\\\\[uU]${hexDigits(code).replace("0*", "0{0,4}")}`,
-  ];
-  if (c === "/") options.push("\\\\/");
-  if (c === "&") options.push("&amp;");
-  if (c === "+") options.push("%2[bB]", " ");
-  return `(?:${options.join("|")})`;
-}
+export class SecretScrubber {
+  /** One case-insensitive expression per secret: literal alternatives, longest first. */
+  readonly #patterns: RegExp[] = [];
+  /** Every spelling, compacted, to find what line-wrapping or odd spacing hid from the patterns. */
+  readonly #compacted: string[] = [];
+  /** The raw secrets, for the cheap check of every answer's headers. */
+  readonly #plain: string[] = [];
 
-/** The secret spelled character by character, each in any spelling, lines wrapped anywhere. */
-function textPattern(secret: string): string {
-  return [...secret].map(charSpellings).join(WRAP);
-}
-
-/** Hex of the secret's bytes, either case, optionally spaced or wrapped between bytes. */
-function hexPattern(secret: string): string {
-  const hex = Buffer.from(secret, "utf8").toString("hex");
-  return (hex.match(/../g) ?? [])
-    .map((b) => b.replace(/[a-f]/g, (h) => `[${h}${h.toUpperCase()}]`))
-    .join(`[ \\t]?${WRAP}`);
-}
-
-/**
- * Base64 of the secret at each of the three alignments it can have inside a longer encoded text,
- * without the partial characters at either end (they depend on the neighbouring bytes).
- */
-function base64Patterns(secret: string): string[] {
-  const bytes = Buffer.from(secret, "utf8");
-  const out: string[] = [];
-  for (let shift = 0; shift < 3; shift++) {
-    const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString("base64");
-    // Skip the characters that mix the padding bytes in, and the last, which mixes what follows.
-    const start = shift === 0 ? 0 : shift + 1;
-    const stable = encoded.replace(/=+$/, "").slice(start, -1);
-    if (stable.length >= MIN_SECRET_LENGTH) {
-      for (const variant of new Set([stable, stable.replace(/\+/g, "-").replace(/\//g, "_")])) {
-        out.push([...variant].map(escapeRegExp).join(WRAP));
-      }
+  constructor(secrets: readonly string[]) {
+    for (const secret of secrets) {
+      if (secret.length < MIN_SECRET_LENGTH) continue;
+      const all = [...new Set(spellings(secret))].sort((a, b) => b.length - a.length);
+      this.#patterns.push(new RegExp(all.map(escapeRegExp).join("|"), "gi"));
+      this.#compacted.push(...new Set(all.map(compact)));
+      this.#plain.push(secret);
     }
   }
-  return out;
-}
 
-/** One regular expression for every spelling of every secret (compiled per set of credentials). */
-export function secretPattern(secrets: readonly string[]): RegExp | undefined {
-  const parts: string[] = [];
-  for (const secret of secrets) {
-    if (secret.length < MIN_SECRET_LENGTH) continue;
-    parts.push(textPattern(secret), hexPattern(secret), ...base64Patterns(secret));
+  /** True when there is nothing to look for. */
+  get empty(): boolean {
+    return this.#plain.length === 0;
   }
-  return parts.length === 0 ? undefined : new RegExp(parts.join("|"), "g");
+
+  /** `text` with every spelling replaced; undefined when a spelling is hidden by wrapping or spacing. */
+  replace(text: string): string | undefined {
+    let out = text;
+    for (const pattern of this.#patterns) out = out.replace(pattern, REDACTED);
+    const flat = compact(out);
+    return this.#compacted.some((s) => flat.includes(s)) ? undefined : out;
+  }
+
+  /** Whether a header value carries a secret: as is always, in any spelling when `thorough`. */
+  leaks(value: string, thorough: boolean): boolean {
+    if (thorough) return this.replace(value) !== value;
+    for (const secret of this.#plain)
+      if (value.length >= secret.length && value.includes(secret)) return true;
+    return false;
+  }
 }
 
 /**
  * The body with every echo of the signature removed and every secret (session token, access
- * key id, signature) replaced, in any spelling.
+ * key id) replaced, in any spelling. A body whose secrets cannot be replaced in place (a
+ * spelling split across wrapped lines) is dropped whole: `""`.
  */
-export function scrubAwsErrorBody(body: string, secrets: readonly string[] | RegExp | undefined): string {
+export function scrubAwsErrorBody(body: string, secrets: readonly string[] | SecretScrubber): string {
   const out = body.replace(ECHO_XML, "").replace(ECHO_TEXT, `$1 ${REDACTED}`);
-  const pattern = Array.isArray(secrets) ? secretPattern(secrets) : (secrets as RegExp | undefined);
-  return pattern === undefined ? out : out.replace(pattern, REDACTED);
+  const scrubber = secrets instanceof SecretScrubber ? secrets : new SecretScrubber(secrets);
+  if (scrubber.empty) return out;
+  return scrubber.replace(out) ?? "";
 }
 
 /** Response headers that carry request credentials by their very name. */
@@ -122,19 +138,23 @@ const CREDENTIAL_HEADERS = new Set(["authorization", "x-amz-security-token", "pr
 
 /**
  * Drops from an answer's headers every header that names or carries the credentials that signed
- * the request (a service or a misbehaving intermediary may echo them).
+ * the request. Every answer is checked for the secrets as they are (cheap: it runs on every
+ * answer); redirects and errors, which echo parts of the request, for every spelling.
  */
 export function scrubAwsAnswerHeaders(
   headers: Record<string, string | string[]>,
-  pattern: RegExp | undefined,
+  scrubber: SecretScrubber | undefined,
+  status: number,
 ): void {
+  const thorough = status >= 300;
   for (const [name, value] of Object.entries(headers)) {
     if (CREDENTIAL_HEADERS.has(name.toLowerCase())) {
       delete headers[name];
       continue;
     }
-    if (pattern === undefined) continue;
+    if (scrubber === undefined) continue;
     const values = Array.isArray(value) ? value : [value];
-    if (values.some((v) => v.replace(pattern, REDACTED) !== v)) delete headers[name];
+    if (values.some((v) => v.length >= MIN_SECRET_LENGTH && scrubber.leaks(v, thorough)))
+      delete headers[name];
   }
 }

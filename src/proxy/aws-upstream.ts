@@ -14,7 +14,7 @@ import {
   STREAMING_UNSIGNED_TRAILER,
 } from "../core/aws-chunked.js";
 import { awsRequestHeaders, refuseClientSigning, refuseQuerySignature } from "../core/aws-request.js";
-import { REDACTED, scrubAwsAnswerHeaders, scrubAwsErrorBody, secretPattern } from "../core/aws-scrub.js";
+import { REDACTED, SecretScrubber, scrubAwsAnswerHeaders, scrubAwsErrorBody } from "../core/aws-scrub.js";
 import { checkDynamoDbRequest } from "../core/dynamodb-scope.js";
 import type { RequestHeaderFilter } from "../core/headers.js";
 import { canonicalS3Path, checkS3Request, type S3Addressing } from "../core/s3-scope.js";
@@ -197,8 +197,8 @@ export class AwsUpstream implements UpstreamStrategy {
       body,
       release,
       errorBody: scrub.body,
-      answerHeaders: (out) => {
-        scrub.headers(out);
+      answerHeaders: (out, status) => {
+        scrub.headers(out, status);
         Object.assign(out, identityHeader);
       },
     };
@@ -255,14 +255,16 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-/** Each set of credentials' pattern, compiled once (credentials are cached, so objects repeat). */
-const PATTERNS = new WeakMap<TemporaryCredentials, RegExp | undefined>();
+/** Each set of credentials' scrubber, built once (credentials are cached, so objects repeat). */
+const SCRUBBERS = new WeakMap<TemporaryCredentials, SecretScrubber>();
 
-function patternOf(credentials: TemporaryCredentials): RegExp | undefined {
-  if (PATTERNS.has(credentials)) return PATTERNS.get(credentials);
-  const pattern = secretPattern([credentials.sessionToken, credentials.accessKeyId]);
-  PATTERNS.set(credentials, pattern);
-  return pattern;
+function scrubberOf(credentials: TemporaryCredentials): SecretScrubber {
+  let scrubber = SCRUBBERS.get(credentials);
+  if (scrubber === undefined) {
+    scrubber = new SecretScrubber([credentials.sessionToken, credentials.accessKeyId]);
+    SCRUBBERS.set(credentials, scrubber);
+  }
+  return scrubber;
 }
 
 /**
@@ -272,18 +274,18 @@ function patternOf(credentials: TemporaryCredentials): RegExp | undefined {
 function scrubbing(
   credentials: TemporaryCredentials,
   authorization: string,
-): { body: ErrorBodyFilter; headers: (out: Record<string, string | string[]>) => void } {
+): { body: ErrorBodyFilter; headers: (out: Record<string, string | string[]>, status: number) => void } {
   const signature = /Signature=([0-9a-f]{64})/.exec(authorization)?.[1];
   const signed = signature === undefined ? undefined : new RegExp(signature, "gi");
   return {
     body: {
       maxBytes: ERROR_BODY_MAX_BYTES,
       rewrite: (text) => {
-        const out = scrubAwsErrorBody(text, patternOf(credentials));
+        const out = scrubAwsErrorBody(text, scrubberOf(credentials));
         return signed === undefined ? out : out.replace(signed, REDACTED);
       },
     },
-    headers: (out) => scrubAwsAnswerHeaders(out, patternOf(credentials)),
+    headers: (out, status) => scrubAwsAnswerHeaders(out, scrubberOf(credentials), status),
   };
 }
 

@@ -71,7 +71,7 @@ export interface UpstreamRequest {
   /** Rewrites error and redirect answers (status >= 300 but 304) before the client sees them. */
   readonly errorBody?: ErrorBodyFilter | undefined;
   /** Adjusts the headers of every answer before the client sees them. */
-  readonly answerHeaders?: ((headers: Record<string, string | string[]>) => void) | undefined;
+  readonly answerHeaders?: ((headers: Record<string, string | string[]>, status: number) => void) | undefined;
 }
 
 /** What the relay adds to every answer, decided when the answer starts. */
@@ -146,7 +146,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     const out = clientResponseHeaders(headers);
     out["x-request-id"] = this.answer.requestId;
     if (this.answer.draining()) out.connection = "close";
-    this.answerHeaders?.(out);
+    this.answerHeaders?.(out, statusCode);
     if (statusCode >= 300 && statusCode !== 304 && this.errorBody !== undefined) {
       this.held = { body: new ErrorAnswerBuffer(this.errorBody.maxBytes), headers: out };
       return;

@@ -146,7 +146,12 @@ t.test("a slow client and an upstream that closes after its answer: the whole bo
   const back = createNetServer((socket) => {
     socket.once("data", () => {
       // Head, body and FIN in one go: the relay's socket sees the end as it reads the last bytes.
-      socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`), body]));
+      socket.end(
+        Buffer.concat([
+          Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
+          body,
+        ]),
+      );
     });
   });
   await new Promise<void>((r) => back.listen(0, "127.0.0.1", r));
