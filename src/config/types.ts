@@ -40,7 +40,7 @@ export interface Config {
   routes: RouteConfig[];
 }
 
-/** `listen`: the listener clients talk to (plain HTTP/1.1). */
+/** `listen`: the listener clients talk to (HTTP/1.1, plain or with `tls`). */
 export interface ListenConfig {
   /** Address to bind (default `0.0.0.0`). Not checked by `check`; a wrong one fails at start-up. */
   host: string;

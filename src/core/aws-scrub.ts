@@ -82,21 +82,30 @@ function compact(text: string): string {
  * of credentials (they are cached, so this is not per request).
  */
 export class SecretScrubber {
-  /** One case-insensitive expression per secret: literal alternatives, longest first. */
-  readonly #patterns: RegExp[] = [];
-  /** Every spelling, compacted, to find what line-wrapping or odd spacing hid from the patterns. */
-  readonly #compacted: string[] = [];
   /** The raw secrets, for the cheap check of every answer's headers. */
-  readonly #plain: string[] = [];
+  readonly #plain: string[];
+  /** Built on first use (an error or a redirect): most credentials never need them. */
+  #spellings: { patterns: RegExp[]; compacted: string[] } | undefined;
 
   constructor(secrets: readonly string[]) {
-    for (const secret of secrets) {
-      if (secret.length < MIN_SECRET_LENGTH) continue;
+    this.#plain = secrets.filter((s) => s.length >= MIN_SECRET_LENGTH);
+  }
+
+  /**
+   * One case-insensitive expression per secret (literal alternatives, longest first), and every
+   * spelling compacted, to find what line-wrapping or odd spacing hid from the expressions.
+   */
+  #built(): { patterns: RegExp[]; compacted: string[] } {
+    if (this.#spellings !== undefined) return this.#spellings;
+    const patterns: RegExp[] = [];
+    const compacted = new Set<string>();
+    for (const secret of this.#plain) {
       const all = [...new Set(spellings(secret))].sort((a, b) => b.length - a.length);
-      this.#patterns.push(new RegExp(all.map(escapeRegExp).join("|"), "gi"));
-      this.#compacted.push(...new Set(all.map(compact)));
-      this.#plain.push(secret);
+      patterns.push(new RegExp(all.map(escapeRegExp).join("|"), "gi"));
+      for (const s of all) compacted.add(compact(s));
     }
+    this.#spellings = { patterns, compacted: [...compacted] };
+    return this.#spellings;
   }
 
   /** True when there is nothing to look for. */
@@ -106,10 +115,11 @@ export class SecretScrubber {
 
   /** `text` with every spelling replaced; undefined when a spelling is hidden by wrapping or spacing. */
   replace(text: string): string | undefined {
+    const { patterns, compacted } = this.#built();
     let out = text;
-    for (const pattern of this.#patterns) out = out.replace(pattern, REDACTED);
+    for (const pattern of patterns) out = out.replace(pattern, REDACTED);
     const flat = compact(out);
-    return this.#compacted.some((s) => flat.includes(s)) ? undefined : out;
+    return compacted.some((s) => flat.includes(s)) ? undefined : out;
   }
 
   /** Whether a header value carries a secret: as is always, in any spelling when `thorough`. */

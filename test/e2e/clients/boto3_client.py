@@ -92,10 +92,17 @@ queried = ddb.query(
 say("query", count=queried["Count"])
 say("forbidden_table", code=error_code(
     lambda: ddb.get_item(TableName=env["CUPBEARER_FORBIDDEN_TABLE"], Key={"pk": {"S": "1"}})))
-# A table whose name holds the access key id: the service's own error quotes it, cupbearer
-# scrubs it, and the answer must not keep a checksum of the body it no longer has.
+# A request that makes the service quote the access key id back (an unused placeholder named
+# after it): cupbearer scrubs the quote, and the answer must not keep a checksum (x-amz-crc32)
+# of the body it no longer has, or botocore raises ChecksumError instead of the real error.
 try:
-    ddb.get_item(TableName=env["CUPBEARER_ECHO_TABLE"], Key={"pk": {"S": "1"}})
+    ddb.query(
+        TableName=table,
+        KeyConditionExpression="#p = :p",
+        ExpressionAttributeNames={"#p": "pk", "#" + env["CUPBEARER_ECHO_KEY"]: "x"},
+        ExpressionAttributeValues={":p": {"S": pk}},
+    )
     say("echo", code=None)
 except ClientError as err:
-    say("echo", code=err.response["Error"]["Code"], message=err.response["Error"].get("Message", ""))
+    say("echo", code=err.response["Error"]["Code"], message=err.response["Error"].get("Message", ""),
+        crc32=err.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-crc32"))
