@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { Agent } from "undici";
@@ -14,6 +15,7 @@ import { writeRawAnswer } from "./proxy/answers.js";
 import { UpstreamConnections } from "./proxy/forwarder.js";
 import { createRequestHandler, createUpgradeHandler } from "./proxy/handler.js";
 import { HeldBodyBudget } from "./proxy/held-body.js";
+import { readTlsFiles, tlsServerOptions, watchTlsFiles } from "./proxy/tls-listener.js";
 import { Runtime } from "./runtime.js";
 import { RedisStore } from "./store/redis-store.js";
 
@@ -42,7 +44,8 @@ const STORE_START_WAIT_MS = 2_000;
 
 /** Settings bound when the listeners and pools are created: a reload cannot change them. */
 const RESTART_ONLY = [
-  ["listen", (c: Config) => c.listen],
+  // The TLS files are re-read on reload; turning TLS on or off, or client certificates, is not.
+  ["listen", (c: Config) => ({ ...c.listen, tls: c.listen.tls && { clientAuth: c.listen.tls.clientAuth } })],
   ["admin", (c: Config) => c.admin],
   ["limits.maxHeaderBytes", (c: Config) => c.limits.maxHeaderBytes],
   ["limits.headersTimeoutMs", (c: Config) => c.limits.headersTimeoutMs],
@@ -122,14 +125,31 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const handleUpgrade = createUpgradeHandler(deps);
   const { limits } = config;
 
-  const server: Server = createServer({
+  const serverOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     // How often Node checks the two timeouts above; its 30 s default would let them overrun.
     connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
-  });
+  };
+  const tls = config.listen.tls;
+  const server: Server =
+    tls === undefined
+      ? createServer(serverOptions)
+      : createTlsServer({ ...serverOptions, ...tlsServerOptions(tls) });
+  /** Reads the TLS files of `c` again; a file that cannot be read keeps the certificates in use. */
+  const reloadTls = (c: Config): void => {
+    const files = c.listen.tls;
+    if (files === undefined || tls === undefined) return;
+    try {
+      (server as TlsServer).setSecureContext(readTlsFiles(files));
+      log.info("TLS certificates reloaded");
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "TLS certificates not reloaded, the previous ones stay");
+    }
+  };
+  let unwatchTls = tls === undefined ? () => {} : watchTlsFiles(tls, () => reloadTls(runtime.config));
   // A socket with no traffic either way for this long is closed, so a client that stops reading
   // cannot hold it forever; longer than any upstream wait, so a slow upstream still gets its 504.
   const idleTimeout = (c: Config) =>
@@ -213,6 +233,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     identityPools.retain(runtime.identityPools);
     candidate.startRefresh();
     server.timeout = idleTimeout(next);
+    if (next.listen.tls !== undefined && tls !== undefined) {
+      unwatchTls();
+      reloadTls(next);
+      unwatchTls = watchTlsFiles(next.listen.tls, () => reloadTls(runtime.config));
+    }
     log.level = next.log.level;
     metrics.configReloads.inc({ result: "success" });
     log.info({ routes: next.routes.length, issuers: next.issuers.length }, "config reloaded");
@@ -244,7 +269,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       runtime.startRefresh();
       void runtime.loadKeysPatiently();
       log.info(
-        { port, adminPort, routes: config.routes.length, issuers: config.issuers.length },
+        {
+          port,
+          adminPort,
+          tls: tls !== undefined,
+          routes: config.routes.length,
+          issuers: config.issuers.length,
+        },
         "cupbearer listening",
       );
       return { port, adminPort };
@@ -255,6 +286,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     },
     async stop() {
       runtime.stop();
+      unwatchTls();
       log.info({ inFlight: lifecycle.active }, "shutting down");
       await lifecycle.drain(server, runtime.config.shutdown.drainTimeoutMs);
       await connections.close();

@@ -7,6 +7,11 @@
 /** What a client is told: status, `error` field and message. */
 export const ANSWERS = {
   bad_request: { status: 400, error: "bad_request", message: "The request is malformed." },
+  path_style_required: {
+    status: 400,
+    error: "path_style_required",
+    message: "Name the bucket in the path (path-style addressing).",
+  },
   unauthorized: { status: 401, error: "unauthorized", message: "A bearer token is required." },
   invalid_token: { status: 401, error: "invalid_token", message: "The token is invalid or expired." },
   insufficient_scope: {
@@ -70,6 +75,8 @@ export const REFUSALS = {
   bad_upgrade: "bad_request", // an upgrade other than WebSocket, or to a route that takes none
   body_incomplete: "bad_request", // the client stopped sending mid-body
   client_signature: "bad_request", // the client's own SigV4 signature or aws-chunked framing
+  bad_chunks: "bad_request", // an aws-chunked body that breaks its framing mid-way
+  virtual_hosted: "path_style_required", // the bucket in the Host, where a path-style route serves it
   request_timeout: "request_timeout",
   headers_too_large: "headers_too_large",
   no_route: "not_found",
@@ -135,6 +142,8 @@ export class Refusal extends Error {
   /** Sent as Retry-After: set when waiting is the cure (throttling, a full buffer). */
   readonly retryAfterSeconds: number | undefined;
   readonly facts: RefusalFacts;
+  /** Headers the answer carries besides the refusal's own (an AWS route's caller identity id). */
+  headers: Readonly<Record<string, string>> | undefined;
 
   /** @param detail for the log only, never for the client. */
   constructor(reason: FailureReason, detail?: string, retryAfterSeconds?: number, facts: RefusalFacts = {}) {

@@ -18,6 +18,12 @@ import { createHash, createHmac, hash } from "node:crypto";
 /** The literal payload hash telling the service the body is not signed (S3 and a few others). */
 export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
 
+/**
+ * S3's payload value for an aws-chunked body whose chunks are unsigned and whose trailing
+ * checksum S3 checks (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html).
+ */
+export const STREAMING_UNSIGNED_PAYLOAD_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+
 /** SHA-256 of the empty string: the payload hash of a request without a body. */
 export const EMPTY_PAYLOAD_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -72,7 +78,7 @@ export interface SignableRequest {
   readonly query: string;
   /** Headers to sign (lower-case names). `host` and the generated headers are ignored here. */
   readonly headers: HeaderMap;
-  /** Lower-case hex SHA-256 of the body, or {@link UNSIGNED_PAYLOAD}. */
+  /** Lower-case hex SHA-256 of the body, {@link UNSIGNED_PAYLOAD} or {@link STREAMING_UNSIGNED_PAYLOAD_TRAILER}. */
   readonly payloadHash: string;
 }
 
@@ -539,8 +545,11 @@ export function createSigner(options: SignerOptions): Signer {
 
   function explain(request: SignableRequest, credentials: AwsCredentials, now: Date): SigningDetails {
     const { payloadHash } = request;
-    if (payloadHash !== UNSIGNED_PAYLOAD && !PAYLOAD_HASH.test(payloadHash)) {
-      throw new TypeError("sigv4: payloadHash must be lower-case hex SHA-256 or UNSIGNED-PAYLOAD");
+    const literal = payloadHash === UNSIGNED_PAYLOAD || payloadHash === STREAMING_UNSIGNED_PAYLOAD_TRAILER;
+    if (!literal && !PAYLOAD_HASH.test(payloadHash)) {
+      throw new TypeError(
+        "sigv4: payloadHash must be lower-case hex SHA-256, UNSIGNED-PAYLOAD or STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+      );
     }
     if (typeof request.host !== "string" || request.host === "") {
       throw new TypeError("sigv4: host is required (SigV4 always signs it)");
@@ -548,7 +557,7 @@ export function createSigner(options: SignerOptions): Signer {
     const date = amzDate(now);
     const dateStamp = date.slice(0, 8);
     const generated: SigV4Headers = { authorization: "", "x-amz-date": date };
-    if (contentSha256Header || payloadHash === UNSIGNED_PAYLOAD) {
+    if (contentSha256Header || literal) {
       generated["x-amz-content-sha256"] = payloadHash;
     }
     const token = credentials.sessionToken;

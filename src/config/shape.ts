@@ -411,10 +411,21 @@ const tokens = z.strictObject({
   jwksRefreshSeconds: intIn(60, 86_400).default(3600),
 });
 
+const listenTls = z
+  .strictObject({
+    certFile: str("a file path"),
+    keyFile: str("a file path"),
+    caFile: str("a file path").optional(),
+    clientAuth: z.enum(["none", "require"], { error: "expected none or require" }).default("none"),
+  })
+  .refine((t) => t.clientAuth !== "require" || t.caFile !== undefined, {
+    error: "clientAuth: require needs caFile",
+  });
+
 /** The whole document's shape; `parseConfig` adds the cross-checks. */
 export const configSchema = z.strictObject({
   listen: hostPort("0.0.0.0", 8080)
-    .extend({ trustForwardedHeaders: bool.default(false) })
+    .extend({ trustForwardedHeaders: bool.default(false), tls: listenTls.optional() })
     .strict()
     .prefault({}),
   admin: hostPort("127.0.0.1", 9090).prefault({}),

@@ -66,7 +66,7 @@ export interface RedisStoreConfig {
   lockWaitMs: number;
 }
 
-/** `listen`: the listener clients talk to (plain HTTP/1.1). */
+/** `listen`: the listener clients talk to (HTTP/1.1, plain or with `tls`). */
 export interface ListenConfig {
   /** Address to bind (default `0.0.0.0`). Not checked by `check`; a wrong one fails at start-up. */
   host: string;
@@ -77,6 +77,20 @@ export interface ListenConfig {
    * unless a proxy you control overwrites them.
    */
   trustForwardedHeaders: boolean;
+  /** Serve HTTPS instead of plain HTTP (default: plain). Certificates are re-read on reload and on file change. */
+  tls?: ListenTlsConfig;
+}
+
+/** `listen.tls`: cupbearer terminates TLS itself (PEM files). */
+export interface ListenTlsConfig {
+  /** The server certificate chain, PEM. */
+  certFile: string;
+  /** Its private key, PEM (unencrypted). */
+  keyFile: string;
+  /** CA certificates, PEM, that client certificates must chain to; required with `clientAuth: require`. */
+  caFile?: string;
+  /** `require`: only clients with a certificate from `caFile` may connect (mTLS); default `none`. */
+  clientAuth: "none" | "require";
 }
 
 /** `admin`: the admin listener, no authentication, GET and HEAD only. */

@@ -50,6 +50,14 @@ export function refuseClientSigning(
   if (/aws-chunked/i.test(contentEncoding ?? "")) {
     throw new Refusal("client_signature", "aws-chunked content encoding");
   }
+  refuseQuerySignature(query);
+}
+
+/**
+ * Refuses a query-string signature (a presigned URL's): it would fight cupbearer's.
+ * @throws Refusal `client_signature`
+ */
+export function refuseQuerySignature(query: string): void {
   if (QUERY_SIGNATURE.test(query)) throw new Refusal("client_signature", "query-string signature");
 }
 

@@ -1,11 +1,20 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import { type AwsCaller, callerCredentials, callerPrefix } from "../aws/caller-credentials.js";
+import { ChunkSignatureStripper } from "../aws/chunked-body.js";
 import type { TemporaryCredentials } from "../aws/credentials.js";
 import type { IdentityPoolTarget } from "../aws/pools.js";
 import { type Signer, UNSIGNED_PAYLOAD } from "../aws/signer.js";
-import { awsRequestHeaders, refuseClientSigning } from "../core/aws-request.js";
-import { scrubAwsErrorBody } from "../core/aws-scrub.js";
+import {
+  type ChunkedPayload,
+  chunkedPayload,
+  REFRAMED_CHUNK_BYTES,
+  reframedLength,
+  STREAMING_UNSIGNED_TRAILER,
+} from "../core/aws-chunked.js";
+import { awsRequestHeaders, refuseClientSigning, refuseQuerySignature } from "../core/aws-request.js";
+import { REDACTED, SecretScrubber, scrubAwsAnswerHeaders, scrubAwsErrorBody } from "../core/aws-scrub.js";
 import { checkDynamoDbRequest } from "../core/dynamodb-scope.js";
 import type { RequestHeaderFilter } from "../core/headers.js";
 import { canonicalS3Path, checkS3Request, type S3Addressing } from "../core/s3-scope.js";
@@ -48,6 +57,11 @@ export interface AwsUpstreamProps {
 
 const ERROR_BODY_MAX_BYTES = 65_536;
 
+/** Tells a caller its identity id, so it can build `{identityId}/` keys. */
+export const IDENTITY_ID_HEADER = "x-cupbearer-identity-id";
+
+const PLAIN: ChunkedPayload = { kind: "plain" };
+
 function headerOf(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(",") : v;
@@ -74,11 +88,46 @@ export class AwsUpstream implements UpstreamStrategy {
     const { props } = this;
     const { req } = exchange;
     const query = props.tokenSource?.stripFromQuery(exchange.query) ?? exchange.query;
-    refuseClientSigning(headerOf(req, "x-amz-content-sha256"), headerOf(req, "content-encoding"), query);
+    // S3 alone takes aws-chunked uploads; elsewhere the framing would reach the service as data.
+    const payload = this.payloadOf(req, query);
     const caller: AwsCaller = exchange;
     const lookup = callerCredentials(props.identityPool, caller, props.s3?.keyPrefix);
     // A cache hit is not awaited: this is the path of every signed request.
     const credentials = lookup instanceof Promise ? await lookup : lookup;
+    // From here on every answer, refusals included, tells the caller who it is.
+    const identityHeader = { [IDENTITY_ID_HEADER]: credentials.identityId };
+    try {
+      return await this.signed(exchange, query, payload, credentials, identityHeader);
+    } catch (err) {
+      if (err instanceof Refusal) err.headers = { ...err.headers, ...identityHeader };
+      throw err;
+    }
+  }
+
+  /** How the body travels: S3 alone takes aws-chunked uploads; elsewhere the framing would be data. */
+  private payloadOf(req: IncomingMessage, query: string): ChunkedPayload {
+    if (this.props.s3 === undefined) {
+      refuseClientSigning(headerOf(req, "x-amz-content-sha256"), headerOf(req, "content-encoding"), query);
+      return PLAIN;
+    }
+    refuseQuerySignature(query);
+    return chunkedPayload(
+      headerOf(req, "x-amz-content-sha256"),
+      headerOf(req, "content-encoding"),
+      headerOf(req, "x-amz-decoded-content-length"),
+      headerOf(req, "x-amz-trailer"),
+    );
+  }
+
+  private async signed(
+    exchange: AuthorizedExchange,
+    query: string,
+    payload: ChunkedPayload,
+    credentials: TemporaryCredentials,
+    identityHeader: Record<string, string>,
+  ): Promise<PreparedRequest> {
+    const { props } = this;
+    const { req } = exchange;
     let path = props.upstreamPath(exchange.path);
     if (props.s3 !== undefined) {
       try {
@@ -89,30 +138,41 @@ export class AwsUpstream implements UpstreamStrategy {
       this.confineS3(exchange, path, query, credentials);
     }
 
-    let body: IncomingMessage | Buffer | null = null;
+    let body: Readable | Buffer | null = null;
     let payloadHash = UNSIGNED_PAYLOAD;
+    let contentLength = req.headers["content-length"];
     let release = NOTHING_HELD;
     if (props.s3 !== undefined) {
-      // S3 takes UNSIGNED-PAYLOAD over TLS, so the body streams through, never held.
+      // S3 takes unsigned payloads over TLS, so the body streams through, never held.
       if (exchange.hasBody) body = req;
+      if (payload.kind === "unsigned-trailer") payloadHash = STREAMING_UNSIGNED_TRAILER;
+      else if (payload.kind === "signed-chunks") {
+        // The client's chunk signatures are dropped as the body streams; the trailer stays.
+        payloadHash = STREAMING_UNSIGNED_TRAILER;
+        contentLength = String(reframedLength(payload.decodedLength, payload.trailer, REFRAMED_CHUNK_BYTES));
+        body = stripChunkSignatures(req, payload.decodedLength, payload.trailer);
+      }
     } else {
       if (exchange.hasBody && Number(req.headers["content-length"] ?? "0") <= props.maxBodyBytes) {
         exchange.continueBody();
       }
       const held = await readHeldBody(req, props.maxBodyBytes, props.heldBodies);
+      let checked: Buffer;
       try {
-        body = this.checkedBody(req, held.bytes);
+        checked = this.checkedBody(req, held.bytes);
       } catch (err) {
         held.release();
         throw err;
       }
-      payloadHash = createHash("sha256").update(body).digest("hex");
+      body = checked;
+      contentLength = String(checked.length);
+      payloadHash = createHash("sha256").update(checked).digest("hex");
       release = held.release;
     }
 
     const { headers, signed } = awsRequestHeaders(req.rawHeaders, props.filter, req.headers.connection, {
       requestId: exchange.requestId,
-      contentLength: body instanceof Buffer ? String(body.length) : req.headers["content-length"],
+      contentLength,
       host: props.host,
     });
     const signature = props.signer.sign(
@@ -129,13 +189,18 @@ export class AwsUpstream implements UpstreamStrategy {
     );
     for (const [name, value] of Object.entries(signature)) headers.push(name, value);
     props.onSigned();
+    const scrub = scrubbing(credentials, signature.authorization);
     return {
       method: exchange.method,
       path: path + query,
       headers,
       body,
       release,
-      errorBody: scrubbing(credentials),
+      errorBody: scrub.body,
+      answerHeaders: (out, status) => {
+        scrub.headers(out, status);
+        Object.assign(out, identityHeader);
+      },
     };
   }
 
@@ -190,10 +255,53 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-/** Error answers lose every echo of the credentials that signed the request. */
-function scrubbing(credentials: TemporaryCredentials): ErrorBodyFilter {
+/** Each set of credentials' scrubber, built once (credentials are cached, so objects repeat). */
+const SCRUBBERS = new WeakMap<TemporaryCredentials, SecretScrubber>();
+
+function scrubberOf(credentials: TemporaryCredentials): SecretScrubber {
+  let scrubber = SCRUBBERS.get(credentials);
+  if (scrubber === undefined) {
+    scrubber = new SecretScrubber([credentials.sessionToken, credentials.accessKeyId]);
+    SCRUBBERS.set(credentials, scrubber);
+  }
+  return scrubber;
+}
+
+/**
+ * Answers lose every echo of the credentials that signed the request: error and redirect bodies
+ * are scrubbed of them (and of the signature), headers carrying them are dropped.
+ */
+function scrubbing(
+  credentials: TemporaryCredentials,
+  authorization: string,
+): { body: ErrorBodyFilter; headers: (out: Record<string, string | string[]>, status: number) => void } {
+  const signature = /Signature=([0-9a-f]{64})/.exec(authorization)?.[1];
+  const signed = signature === undefined ? undefined : new RegExp(signature, "gi");
   return {
-    maxBytes: ERROR_BODY_MAX_BYTES,
-    rewrite: (text) => scrubAwsErrorBody(text, [credentials.sessionToken, credentials.accessKeyId]),
+    body: {
+      maxBytes: ERROR_BODY_MAX_BYTES,
+      rewrite: (text) => {
+        const out = scrubAwsErrorBody(text, scrubberOf(credentials));
+        return signed === undefined ? out : out.replace(signed, REDACTED);
+      },
+    },
+    headers: (out, status) => scrubAwsAnswerHeaders(out, scrubberOf(credentials), status),
   };
+}
+
+/** The chunk-signed body re-framed as it streams; a client that stops mid-way fails it. */
+function stripChunkSignatures(
+  req: IncomingMessage,
+  decodedLength: number,
+  trailer: string | undefined,
+): Readable {
+  const stripper = new ChunkSignatureStripper({ decodedLength, trailer, chunkBytes: REFRAMED_CHUNK_BYTES });
+  const broken = () => {
+    if (!req.complete) stripper.destroy(new Refusal("body_incomplete", "request body not received"));
+  };
+  req.on("error", broken).on("close", broken);
+  // On a framing error the client's body is left unread: the answer closes the connection.
+  stripper.on("error", () => req.unpipe(stripper));
+  req.pipe(stripper);
+  return stripper;
 }

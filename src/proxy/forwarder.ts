@@ -1,6 +1,7 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
+import type { ServerResponse } from "node:http";
+import type { Duplex, Readable } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
+import { dropBodyDigests } from "../core/body-digests.js";
 import { clientResponseHeaders } from "../core/headers.js";
 import { Refusal } from "../errors.js";
 
@@ -41,6 +42,8 @@ const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"
 
 /** undici's stable error codes → our answer: too slow is 504, anything else is 502. */
 export function upstreamFailure(err: unknown): Refusal {
+  // The request body's own failure (a broken aws-chunked framing): the client's fault, said so.
+  if (err instanceof Refusal) return err;
   const code = (err as { code?: string }).code ?? "";
   return TIMEOUT_CODES.has(code)
     ? new Refusal("upstream_timeout", code)
@@ -48,7 +51,8 @@ export function upstreamFailure(err: unknown): Refusal {
 }
 
 /**
- * An error answer is held whole (up to maxBytes), rewritten, then sent with its new length.
+ * An error or redirect answer is held whole (up to maxBytes), rewritten, then sent with its new
+ * length, without the headers that described the old body (checksums, ETag, Content-MD5).
  * One larger than that, or compressed, loses its body: a body that cannot be checked is not sent.
  */
 export interface ErrorBodyFilter {
@@ -63,9 +67,11 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: string[];
   /** The client's request when it carries a body, streamed; or a body already read and checked. */
-  readonly body: IncomingMessage | Buffer | null;
-  /** Rewrites error answers (status >= 400) before the client sees them. */
+  readonly body: Readable | Buffer | null;
+  /** Rewrites error and redirect answers (status >= 300 but 304) before the client sees them. */
   readonly errorBody?: ErrorBodyFilter | undefined;
+  /** Adjusts the headers of every answer before the client sees them. */
+  readonly answerHeaders?: ((headers: Record<string, string | string[]>, status: number) => void) | undefined;
 }
 
 /** What the relay adds to every answer, decided when the answer starts. */
@@ -111,6 +117,8 @@ class ErrorAnswerBuffer {
 class ResponseRelay implements Dispatcher.DispatchHandler {
   private status = 0;
   private done = false;
+  /** Body bytes still to come when the upstream declared a length, else -1. */
+  private remaining = -1;
   private controller: Dispatcher.DispatchController | undefined;
   private held: { body: ErrorAnswerBuffer; headers: Record<string, string | string[]> } | undefined;
 
@@ -120,6 +128,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     private readonly started: (status: number) => void,
     private readonly settle: (result: number | Refusal) => void,
     private readonly errorBody: ErrorBodyFilter | undefined,
+    private readonly answerHeaders: UpstreamRequest["answerHeaders"],
   ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -152,16 +161,26 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     const out = clientResponseHeaders(headers);
     out["x-request-id"] = this.answer.requestId;
     if (this.answer.draining()) out.connection = "close";
-    if (statusCode >= 400 && this.errorBody !== undefined) {
+    this.answerHeaders?.(out, statusCode);
+    if (statusCode >= 300 && statusCode !== 304 && this.errorBody !== undefined) {
       this.held = { body: new ErrorAnswerBuffer(this.errorBody.maxBytes), headers: out };
       return;
     }
+    const length = headers["content-length"];
+    if (typeof length === "string" && /^\d+$/.test(length)) this.remaining = Number(length);
     this.res.writeHead(statusCode, out);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.held !== undefined) this.held.body.add(chunk);
-    else if (!this.res.write(chunk)) {
+    if (this.held !== undefined) {
+      this.held.body.add(chunk);
+      return;
+    }
+    if (this.remaining > 0) this.remaining -= chunk.length;
+    // Never paused on the body's last bytes: an upstream that then closes the connection would
+    // meet undici 7's paused parser and crash the process (nodejs/undici#5360, fixed in undici 8,
+    // which needs Node 22). Nothing is left to hold back anyway.
+    if (!this.res.write(chunk) && this.remaining !== 0) {
       controller.pause();
       this.res.once("drain", this.resume);
     }
@@ -177,8 +196,10 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   private sendHeld({ body, headers }: NonNullable<ResponseRelay["held"]>): void {
     const encoding = headers["content-encoding"];
     const readable = !body.overflow && (encoding === undefined || encoding === "identity");
-    const text = readable && this.errorBody !== undefined ? this.errorBody.rewrite(body.text()) : "";
+    const original = readable ? body.text() : "";
+    const text = readable && this.errorBody !== undefined ? this.errorBody.rewrite(original) : "";
     if (!readable) delete headers["content-encoding"];
+    if (text !== original || !readable) dropBodyDigests(headers);
     // An answer to HEAD carries the length of a body it does not have: keep that.
     if (body.size > 0 || headers["content-length"] === undefined) {
       headers["content-length"] = String(Buffer.byteLength(text));
@@ -222,6 +243,7 @@ export function forward(
       onResponseStart,
       (result) => (typeof result === "number" ? resolve(result) : reject(result)),
       request.errorBody,
+      request.answerHeaders,
     );
     answer.cancelWith(relay.clientClosed);
     pool.dispatch(

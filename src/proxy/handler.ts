@@ -212,7 +212,8 @@ class RequestExchange extends Exchange {
       res.destroy();
       return;
     }
-    const answer = errorAnswer(refusal, this.requestId);
+    // The route's dialect (S3's XML, DynamoDB's JSON) once a route is known, else cupbearer's JSON.
+    const answer = (this.route?.answer ?? errorAnswer)(refusal, this.requestId);
     // A body not read yet is never read: the connection cannot carry another request.
     if (this.deps.draining() || !req.complete) answer.headers.connection = "close";
     res.writeHead(answer.status, answer.headers).end(answer.body);

@@ -1,19 +1,22 @@
 import type { IdentityPoolTarget } from "../aws/pools.js";
 import { createSigner, type Signer } from "../aws/signer.js";
 import type { Config, RouteConfig } from "../config/types.js";
+import { serviceDialect } from "../core/aws-dialect.js";
 import { AWS_REPLACED_HEADERS } from "../core/aws-request.js";
 import { type RequestHeaderFilter, requestHeaderFilter } from "../core/headers.js";
 import { STANDARD_IDENTITY_HEADERS } from "../core/identity.js";
 import { type AuthRules, compileRules } from "../core/policy.js";
-import { type CompiledRoute, compileRoute, matchRoute, type RouteMatch } from "../core/route.js";
+import { type CompiledRoute, compileRoute, hostName, matchRoute, type RouteMatch } from "../core/route.js";
 import { mayStandIn } from "../core/route-strictness.js";
 import { compileTokenSource, type TokenSource } from "../core/token-source.js";
+import { Refusal } from "../errors.js";
 import { type Metrics, RouteMetrics } from "../metrics.js";
 import { CallerRateLimiter, type RateStore } from "../store/rate-limit.js";
+import { type AnswerWriter, answerWriter, errorAnswer } from "./answers.js";
 import { AwsUpstream } from "./aws-upstream.js";
 import type { HeldBodyBudget } from "./held-body.js";
 import { PlainUpstream } from "./plain-upstream.js";
-import type { UpstreamStrategy } from "./upstream.js";
+import type { AuthorizedExchange, PreparedRequest, UpstreamStrategy } from "./upstream.js";
 
 /** A route with everything the request pipeline needs, compiled once from the config. */
 export interface ProxyRoute extends CompiledRoute {
@@ -24,6 +27,8 @@ export interface ProxyRoute extends CompiledRoute {
   readonly metrics: RouteMetrics;
   /** The route's per-caller limit, if it has one. */
   readonly rateLimit?: CallerRateLimiter;
+  /** How this route's refusals are written: cupbearer's JSON, or its AWS service's dialect. */
+  readonly answer: AnswerWriter;
 }
 
 /** What compiling routes needs beyond the config: process-wide state that outlives a reload. */
@@ -47,6 +52,10 @@ export class RouteTable {
   readonly routes: readonly ProxyRoute[];
   /** Metrics of requests no route matched. */
   readonly unmatched: RouteMetrics;
+  /** Some route's path has capitals: every path is then matched with and without letter case. */
+  readonly #capitals: boolean = false;
+  /** Path-style S3 routes, each with its twin that refuses a virtual-hosted request for its bucket. */
+  readonly #pathStyleS3: ReadonlyArray<{ matches: CompiledRoute["matches"]; refusing: ProxyRoute }>;
 
   constructor(config: Config, deps: RouteTableDeps) {
     // Identity headers of every route are removed from every request, whichever route it takes.
@@ -55,6 +64,18 @@ export class RouteTable {
     const filter = requestHeaderFilter(identityNames);
     // Signers are shared by every route of one (service, region): their key caches too.
     const signers = new Map<string, Signer>();
+    // One writer per dialect, shared by the routes that speak it.
+    const writers = new Map<string, AnswerWriter>();
+    const writerFor = (service: string | undefined): AnswerWriter => {
+      const dialect = service === undefined ? undefined : serviceDialect(service);
+      if (service === undefined || dialect === undefined) return errorAnswer;
+      let writer = writers.get(service);
+      if (writer === undefined) {
+        writer = answerWriter(dialect);
+        writers.set(service, writer);
+      }
+      return writer;
+    };
     const signerFor = (service: string, region: string) => {
       const key = `${service}\n${region}`;
       let signer = signers.get(key);
@@ -129,6 +150,7 @@ export class RouteTable {
           ...(deps.store && { store: deps.store }),
           onLimited: () => limited.inc(),
         });
+      const answer = writerFor(aws?.service);
       return {
         ...route,
         mode: r.auth.mode,
@@ -137,19 +159,60 @@ export class RouteTable {
         upstream,
         metrics,
         ...(rateLimit && { rateLimit }),
+        answer,
       };
     });
     this.unmatched = new RouteMetrics(deps.metrics, NO_ROUTE);
     this.#capitals = this.routes.some((r) => r.patternHasCapitals);
+    this.#pathStyleS3 = this.routes
+      .filter((_, i) => {
+        const r = config.routes[i];
+        return r?.upstream.aws?.service === "s3" && (r.upstream.s3?.addressing ?? "path") === "path";
+      })
+      .map((route) => ({
+        matches: route.matches,
+        refusing: { ...route, upstream: new VirtualHostedRefusal(route.upstream) },
+      }));
   }
 
   /** Normalizes the target (a `bad_path` Refusal when ambiguous) and finds the first matching route. */
   match(hostHeader: string | undefined, method: string, target: string): RouteMatch<ProxyRoute> | undefined {
-    return matchRoute(this.routes, hostHeader, method, target, this.#capitals, standIn);
+    const found = matchRoute(this.routes, hostHeader, method, target, this.#capitals, standIn);
+    if (found !== undefined || this.#pathStyleS3.length === 0 || !target.startsWith("/")) return found;
+    // An SDK left on virtual-hosted addressing puts the bucket in the Host: when that bucket is one
+    // a path-style route serves, say so (in S3's dialect) instead of answering "no route".
+    const bucket = virtualHostedBucket(hostHeader);
+    if (bucket === undefined) return undefined;
+    const guess = matchRoute(this.#pathStyleS3, hostHeader, method, `/${bucket}${target}`);
+    return guess && { route: guess.route.refusing, path: guess.path, query: guess.query };
+  }
+}
+
+/** The first label of a Host that could be a bucket's (not an IP address, at least two labels). */
+function virtualHostedBucket(hostHeader: string | undefined): string | undefined {
+  const host = hostName(hostHeader);
+  if (host.includes(":") || /^[0-9.]+$/.test(host)) return undefined;
+  const dot = host.indexOf(".");
+  const label = host.slice(0, dot);
+  return dot > 0 && /^[a-z0-9][a-z0-9-]*$/.test(label) ? label : undefined;
+}
+
+/** The twin of a path-style S3 route's upstream for virtual-hosted requests: refuses them all. */
+class VirtualHostedRefusal implements UpstreamStrategy {
+  readonly upgrades = false;
+  readonly kind: string;
+  readonly origin: string;
+  readonly timeoutMs: number;
+
+  constructor(of: UpstreamStrategy) {
+    this.kind = of.kind;
+    this.origin = of.origin;
+    this.timeoutMs = of.timeoutMs;
   }
 
-  /** Some route's path has capitals: every path is then matched with and without letter case. */
-  readonly #capitals: boolean = false;
+  prepare(_exchange: AuthorizedExchange): PreparedRequest {
+    throw new Refusal("virtual_hosted", "the bucket is in the Host: use path-style addressing");
+  }
 }
 
 const standIn = (a: ProxyRoute, b: ProxyRoute) => mayStandIn(a.config, b.config);

@@ -26,13 +26,13 @@ t.test("formatProblem", async (t) => {
 
 t.test("zod's issues in cupbearer's words", async (t) => {
   const result = configSchema.safeParse(
-    { listen: { port: "x", tls: true, ssl: 1 }, routes: [{ upstream: "http://h" }] },
+    { listen: { port: "x", http2: true, ssl: 1 }, routes: [{ upstream: "http://h" }] },
     { reportInput: true },
   );
   t.notOk(result.success);
   t.strictSame(problemsOfIssues(result.error?.issues ?? []), [
     { path: ["listen", "port"], message: "expected a whole number" },
-    { path: ["listen", "tls"], message: "unknown key" },
+    { path: ["listen", "http2"], message: "unknown key" },
     { path: ["listen", "ssl"], message: "unknown key" },
     { path: ["routes", 0, "id"], message: "required" },
   ]);

@@ -247,7 +247,7 @@ t.test("unknown keys", async (t) => {
       [["routes.0.upstream", { url: "http://h", retries: 3 }]],
       ["routes[0].upstream.retries: unknown key"],
     ],
-    ["in listen", [["listen.tls", true]], ["listen.tls: unknown key"]],
+    ["in listen", [["listen.http2", true]], ["listen.http2: unknown key"]],
     [
       "trustForwardedHeaders belongs to listen only",
       [["admin.trustForwardedHeaders", true]],

@@ -223,7 +223,7 @@ t.test("AWS routes", async (t) => {
     ]) {
       const res = await fetch(`${w.app.url}${path}`, { headers: bearer() });
       t.equal(res.status, 403, path);
-      t.equal(((await res.json()) as { error: string }).error, "access_denied");
+      t.match(await res.text(), /<Code>AccessDenied<\/Code>/, "in S3's own dialect");
     }
     const copy = await fetch(`${w.app.url}/files/private/${USER_IDENTITY}/copy`, {
       method: "PUT",
@@ -459,7 +459,7 @@ t.test("AWS routes", async (t) => {
         headers: bearer({ sub: "refused-user" }),
       });
       t.equal(refused.status, 401);
-      t.equal(((await refused.json()) as { error: string }).error, "invalid_token");
+      t.match(await refused.text(), /<Code>InvalidToken<\/Code>/, "in S3's own dialect");
 
       identityMode.answer = "throttle";
       const throttled = await fetch(`${w.app.url}/files/private/${USER_IDENTITY}/k`, {

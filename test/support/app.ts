@@ -15,10 +15,18 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-/** Starts cupbearer in this process on free ports of 127.0.0.1 with the given YAML (listen/admin added). */
-export async function startApp(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<RunningApp> {
+/**
+ * Starts cupbearer in this process on free ports of 127.0.0.1 with the given YAML (listen/admin
+ * added; `listenExtra` adds keys to listen, like `tls: {...}`, and then `url` is https).
+ */
+export async function startApp(
+  yaml: string,
+  env: NodeJS.ProcessEnv = {},
+  listenExtra = "",
+): Promise<RunningApp> {
+  const extra = listenExtra === "" ? "" : `, ${listenExtra}`;
   const config = parseConfigText(
-    `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n${yaml}`,
+    `listen: { host: 127.0.0.1, port: 0${extra} }\nadmin: { host: 127.0.0.1, port: 0 }\n${yaml}`,
     env,
   );
   let text = "";
@@ -33,7 +41,7 @@ export async function startApp(yaml: string, env: NodeJS.ProcessEnv = {}): Promi
   let stopped = false;
   return {
     app,
-    url: `http://127.0.0.1:${port}`,
+    url: `${config.listen.tls === undefined ? "http" : "https"}://127.0.0.1:${port}`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     get logs() {
       return text
