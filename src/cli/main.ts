@@ -11,6 +11,7 @@ import type { AppOptions } from "../app.js";
 import { loadConfigFile } from "../config/load.js";
 import { type Config, ConfigError } from "../config/types.js";
 import { devBanner, devConfig } from "../dev.js";
+import { checkManifestsCommand } from "./check-manifests.js";
 import { type SignalSource, serve } from "./serve.js";
 
 export type { SignalSource } from "./serve.js";
@@ -35,6 +36,8 @@ export function processIo(): CliIo {
 export const USAGE = `Usage:
   cupbearer [start] --config FILE   run the proxy (or set CUPBEARER_CONFIG)
   cupbearer check --config FILE     validate a config file; exit 0 if valid, 2 if not
+      --manifests DIR|FILE          also cross-check rendered Kubernetes manifests against it
+                                    (ports, probes, the config's mount path, env vars)
   cupbearer dev --upstream URL --issuer URL|POOL_ID [options]
                                     a local dev proxy, no config file: every path of the
                                     upstream needs a valid token of the issuer
@@ -51,6 +54,7 @@ export const USAGE = `Usage:
 
 const OPTIONS = {
   config: { type: "string", short: "c" },
+  manifests: { type: "string" },
   version: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   upstream: { type: "string" },
@@ -131,6 +135,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 
   const devOnly = DEV_FLAGS.find((flag) => values[flag] !== undefined);
   if (devOnly !== undefined) return usageError(io, `--${devOnly} is an option of cupbearer dev only`);
+  if (values.manifests !== undefined && command !== "check")
+    return usageError(io, "--manifests is an option of cupbearer check only");
   const file = values.config ?? io.env.CUPBEARER_CONFIG;
   if (file === undefined || file === "") {
     return usageError(io, "no config: pass --config FILE or set CUPBEARER_CONFIG");
@@ -151,6 +157,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         config.identityPools.length > 0 ? `, ${plural(config.identityPools.length, "identity pool")}` : ""
       })\n`,
     );
+    if (values.manifests !== undefined) return checkManifestsCommand(file, config, values.manifests, io);
     return 0;
   }
   return serve(config, io, { file });

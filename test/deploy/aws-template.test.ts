@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import t from "tap";
 import { parseConfigText } from "../../src/config/load.js";
-import type { Route } from "../../src/config/types.js";
+import type { RouteConfig as Route } from "../../src/config/types.js";
 import { checkDynamoDbRequest } from "../../src/core/dynamodb-scope.js";
 import { checkS3Request, resolveKeyPrefix, s3SessionPolicy } from "../../src/core/s3-scope.js";
 import { parseTemplate, resolve, type Template } from "../support/cfn.js";

@@ -15,7 +15,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Deployment, type IDeployment } from "kubernetes-models/apps/v1/Deployment";
@@ -34,6 +34,7 @@ import t, { type Test } from "tap";
 import { parseAllDocuments } from "yaml";
 import { parseConfigText } from "../../src/config/load.js";
 import type { Config } from "../../src/config/types.js";
+import { runMain } from "../support/cli.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -761,6 +762,72 @@ t.test("the `cupbearer check` harness sees a refused config", async (t) => {
   t.match(res.stderr, /admin\.port: must differ from listen\.port/);
 });
 
+/**
+ * `cupbearer check --manifests` on what kustomize renders: the base agrees with its config; the
+ * base with config/aws.yaml swapped in (the issue's pods that never become ready) is named.
+ */
+async function checkManifestsCli(t: Test): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "cupbearer-manifests-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const rendered = join(dir, "rendered.yaml");
+  const { stdout } = await run(KUBECTL, ["kustomize", "deploy/base"], { cwd: ROOT, maxBuffer: 16 << 20 });
+  await writeFile(rendered, stdout);
+  const config = join(ROOT, "deploy/components/sidecar/config.yaml");
+  const ok = await runMain(t, ["check", "--config", config, "--manifests", rendered]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout, `${rendered}: matches ${config}`);
+
+  // A kustomization of the user's own: the base with another documented config in the ConfigMap.
+  const swapped = join(dir, "swapped");
+  await cp(join(ROOT, "config/aws.yaml"), join(swapped, "config.yaml"));
+  await writeFile(
+    join(swapped, "kustomization.yaml"),
+    `resources: [${relative(swapped, join(ROOT, "deploy/base"))}]\nconfigMapGenerator:\n  - name: cupbearer-config\n    behavior: replace\n    files: [config.yaml]\n`,
+  );
+  const out = await run(KUBECTL, ["kustomize", swapped], { maxBuffer: 16 << 20 });
+  await writeFile(join(dir, "swapped.yaml"), out.stdout);
+  const bad = await runMain(t, [
+    "check",
+    "--config",
+    join(swapped, "config.yaml"),
+    "--manifests",
+    join(dir, "swapped.yaml"),
+  ]);
+  t.equal(bad.code, 2, "mismatches: exit 2");
+  t.match(bad.stderr, "3 mismatches");
+  t.match(bad.stderr, "readinessProbe probes port 9090 from the node, but admin.host is 127.0.0.1");
+
+  const unrendered = await runMain(t, [
+    "check",
+    "--config",
+    config,
+    "--manifests",
+    join(ROOT, "deploy/base"),
+  ]);
+  t.equal(unrendered.code, 2);
+  t.match(unrendered.stderr, "holds a kustomization, not rendered manifests");
+  const missing = await runMain(t, ["check", "--config", config, "--manifests", join(dir, "nope.yaml")]);
+  t.match(missing.stderr, "cannot read");
+  await writeFile(join(dir, "broken.yaml"), "a: [\n");
+  const broken = await runMain(t, ["check", "--config", config, "--manifests", join(dir, "broken.yaml")]);
+  t.match(broken.stderr, "broken.yaml: not YAML");
+  await writeFile(join(dir, "empty.yaml"), "---\n");
+  t.match(
+    (await runMain(t, ["check", "--config", config, "--manifests", join(dir, "empty.yaml")])).stderr,
+    "no manifests found",
+  );
+  const list = join(dir, "list");
+  await cp(rendered, join(list, "a.yaml"));
+  await writeFile(join(list, "sub.json"), JSON.stringify({ kind: "List", items: [] }));
+  t.equal(
+    (await runMain(t, ["check", "--config", config, "--manifests", list])).code,
+    0,
+    "a directory of files",
+  );
+  const start = await runMain(t, ["--config", config, "--manifests", rendered]);
+  t.match(start.stderr, "--manifests is an option of cupbearer check only");
+}
+
 const version = await kubectlVersion();
 if (version === undefined) {
   const banner = `SKIPPED: ${KUBECTL} not found; the deploy/ manifests were NOT rendered or checked. Install kubectl (it has Kustomize built in) to run these tests.`;
@@ -773,6 +840,7 @@ if (version === undefined) {
 } else {
   t.comment(`kubectl: ${version}`);
   for (const v of VARIANTS) t.test(v.dir, (t) => checkVariant(t, v));
+  t.test("cupbearer check --manifests", checkManifestsCli);
 }
 
 t.test("deploy/README.md's commands are the ones tested here", async (t) => {
