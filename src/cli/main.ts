@@ -12,6 +12,7 @@ import { loadConfigFile } from "../config/load.js";
 import { type Config, ConfigError } from "../config/types.js";
 import { devBanner, devConfig } from "../dev.js";
 import { checkManifestsCommand } from "./check-manifests.js";
+import { schemaCommand } from "./schema.js";
 import { type SignalSource, serve } from "./serve.js";
 
 export type { SignalSource } from "./serve.js";
@@ -49,6 +50,7 @@ export const USAGE = `Usage:
       --port PORT                   listen port (default 8080)
       --host HOST                   listen address (default 127.0.0.1)
       --admin-port PORT             /healthz, /readyz, /metrics on 127.0.0.1 (default 9090)
+  cupbearer schema                  print the config's JSON Schema (editors: config/cupbearer.schema.json)
   cupbearer --version               print the version
   cupbearer --help                  print this help`;
 
@@ -108,9 +110,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     return 0;
   }
   const command = positionals[0] ?? "start";
-  if (!["start", "check", "dev"].includes(command) || positionals.length > 1) {
+  if (!["start", "check", "dev", "schema"].includes(command) || positionals.length > 1) {
     return usageError(io, `unknown command: ${positionals.join(" ")}`);
   }
+  if (command === "schema") return schemaCommand(io);
 
   if (command === "dev") {
     if (values.config !== undefined)
