@@ -251,7 +251,11 @@ t.test("unknown keys", async (t) => {
     ["top level", [["listn", {}]], ['listn: unknown key (did you mean "listen"?)']],
     ["in an issuer", [["issuers.0.region", "eu-west-1"]], ["issuers[0].region: unknown key"]],
     ["in cognito", [["issuers.0.cognito.poolId", "x"]], ["issuers[0].cognito.poolId: unknown key"]],
-    ["in auth", [["routes.1.auth.scope", ["a"]]], ['routes[1].auth.scope: unknown key (did you mean "scopes"?)']],
+    [
+      "in auth",
+      [["routes.1.auth.scope", ["a"]]],
+      ['routes[1].auth.scope: unknown key (did you mean "scopes"?)'],
+    ],
     [
       "in the upstream object",
       [["routes.0.upstream", { url: "http://h", retries: 3 }]],
