@@ -31,8 +31,8 @@ function newest(paths) {
   return max;
 }
 
-const inputs = ["src", "demo", "bench", "package.json", "package-lock.json", "tsconfig.json", project].map((p) =>
-  join(root, p),
+const inputs = ["src", "demo", "bench", "package.json", "package-lock.json", "tsconfig.json", project].map(
+  (p) => join(root, p),
 );
 if (!force && existsSync(stamp) && statSync(stamp).mtimeMs > newest(inputs)) {
   console.log("dist/ is up to date");
