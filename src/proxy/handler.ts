@@ -5,6 +5,7 @@ import type { TokenVerifier } from "../auth/verifier.js";
 import { validRequestId } from "../core/headers.js";
 import type { Identity } from "../core/identity.js";
 import { evaluate } from "../core/policy.js";
+import { type TraceContext, traceContext } from "../core/trace.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
@@ -30,6 +31,8 @@ export interface HandlerDeps {
 /** Refusals that happen after the request left for the upstream: not the caller's failure. */
 const UPSTREAM_FAILURES = new Set(["upstream_error", "upstream_timeout"]);
 
+const randomHex = (): string => randomUUID().replaceAll("-", "");
+
 function asRefusal(err: unknown): Refusal {
   return err instanceof Refusal ? err : new Refusal("upstream_error", (err as Error)?.message);
 }
@@ -42,6 +45,7 @@ abstract class Exchange implements AuthorizedExchange {
   readonly started = performance.now();
   readonly method: string;
   readonly requestId: string;
+  readonly trace: TraceContext;
   readonly state: RuntimeState;
   route: ProxyRoute | undefined;
   path = "";
@@ -57,6 +61,7 @@ abstract class Exchange implements AuthorizedExchange {
   ) {
     this.method = req.method ?? "GET";
     this.requestId = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
+    this.trace = traceContext(req.headers.traceparent, randomHex);
     this.state = deps.state();
   }
 
@@ -110,6 +115,7 @@ abstract class Exchange implements AuthorizedExchange {
     if (!log.isLevelEnabled("info")) return;
     const line = {
       requestId: this.requestId,
+      traceId: this.trace.traceId,
       route: this.route?.id ?? NO_ROUTE,
       method: this.method,
       path: this.req.url?.split("?", 1)[0],
