@@ -122,6 +122,7 @@ abstract class Exchange implements AuthorizedExchange {
       status,
       durationMs: Math.round(seconds * 1e4) / 10,
       sub: this.identity?.subject,
+      issuer: this.identity?.issuerId,
       ...extra,
     };
     const { refusal } = this;
