@@ -542,3 +542,21 @@ t.test("DynamoDB: the template's policies agree with cupbearer's allow-lists", a
     t.not(evaluate(policies, dynamoAuthorization(c, signedIn(ID))), "allow", `the role denies: ${c.name}`);
   }
 });
+
+t.test("docs/aws-setup.md names the template's parameters and outputs as they are", async (t) => {
+  const guide = readFileSync(`${ROOT}docs/aws-setup.md`, "utf8");
+  const overrides = /--parameter-overrides ([^\n]+)/.exec(guide)?.[1]?.trim().split(/\s+/) ?? [];
+  t.ok(overrides.length > 0, "the deploy command sets parameters");
+  for (const o of overrides) {
+    const [name = "", value = ""] = o.split("=");
+    const p = template.Parameters?.[name];
+    t.ok(p, `${name} is a parameter`);
+    if (p?.AllowedValues !== undefined) t.ok(p.AllowedValues.includes(value), `${name}=${value} is allowed`);
+  }
+  for (const name of Object.keys(template.Parameters ?? {}))
+    t.match(guide, `\`${name}\``, `the guide explains ${name}`);
+  for (const name of ["UserPoolId", "AppClientId", "IdentityPoolId", "BucketName", "TableName"]) {
+    t.ok(template.Outputs?.[name], `output ${name} exists`);
+    t.match(guide, `\`${name}\``, `the guide names output ${name}`);
+  }
+});
