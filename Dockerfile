@@ -34,6 +34,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 # Only what `npm run build` needs for the shipped code: tsconfig.build.json also lists demo/ and
 # bench/, but tsc skips folders that are absent, and neither ships (see .dockerignore).
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 

@@ -3,7 +3,7 @@
 //
 // node:http server, one undici Pool of 64 keep-alive connections, and a handler of undici's dispatch
 // API writing the answer straight into the client's response (no stream in between); hop-by-hop
-// headers dropped both ways. Of the variants measured (README, "Benchmark"), the cheapest per request.
+// headers dropped both ways. Of the variants measured (docs/benchmark.md), the cheapest per request.
 import { createServer, type ServerResponse } from "node:http";
 import { type Dispatcher, Pool } from "undici";
 // The hop-by-hop list (RFC 9110 §7.6.1) cupbearer drops; host is dropped too so undici sets the upstream's.

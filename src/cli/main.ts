@@ -12,6 +12,8 @@ import { loadConfigFile } from "../config/load.js";
 import { routeOrderWarnings } from "../config/route-order.js";
 import { type Config, ConfigError } from "../config/types.js";
 import { devBanner, devConfig } from "../dev.js";
+import { checkManifestsCommand } from "./check-manifests.js";
+import { schemaCommand } from "./schema.js";
 import { type SignalSource, serve } from "./serve.js";
 
 export type { SignalSource } from "./serve.js";
@@ -36,6 +38,8 @@ export function processIo(): CliIo {
 export const USAGE = `Usage:
   cupbearer [start] --config FILE   run the proxy (or set CUPBEARER_CONFIG)
   cupbearer check --config FILE     validate a config file; exit 0 if valid, 2 if not
+      --manifests DIR|FILE          also cross-check rendered Kubernetes manifests against it
+                                    (ports, probes, the config's mount path, env vars)
   cupbearer dev --upstream URL --issuer URL|POOL_ID [options]
                                     a local dev proxy, no config file: every path of the
                                     upstream needs a valid token of the issuer
@@ -47,11 +51,13 @@ export const USAGE = `Usage:
       --port PORT                   listen port (default 8080)
       --host HOST                   listen address (default 127.0.0.1)
       --admin-port PORT             /healthz, /readyz, /metrics on 127.0.0.1 (default 9090)
+  cupbearer schema                  print the config's JSON Schema (editors: config/cupbearer.schema.json)
   cupbearer --version               print the version
   cupbearer --help                  print this help`;
 
 const OPTIONS = {
   config: { type: "string", short: "c" },
+  manifests: { type: "string" },
   version: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   upstream: { type: "string" },
@@ -105,9 +111,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     return 0;
   }
   const command = positionals[0] ?? "start";
-  if (!["start", "check", "dev"].includes(command) || positionals.length > 1) {
+  if (!["start", "check", "dev", "schema"].includes(command) || positionals.length > 1) {
     return usageError(io, `unknown command: ${positionals.join(" ")}`);
   }
+  if (command === "schema") return schemaCommand(io);
 
   if (command === "dev") {
     if (values.config !== undefined)
@@ -132,6 +139,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 
   const devOnly = DEV_FLAGS.find((flag) => values[flag] !== undefined);
   if (devOnly !== undefined) return usageError(io, `--${devOnly} is an option of cupbearer dev only`);
+  if (values.manifests !== undefined && command !== "check")
+    return usageError(io, "--manifests is an option of cupbearer check only");
   const file = values.config ?? io.env.CUPBEARER_CONFIG;
   if (file === undefined || file === "") {
     return usageError(io, "no config: pass --config FILE or set CUPBEARER_CONFIG");
@@ -153,6 +162,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       })\n`,
     );
     for (const warning of routeOrderWarnings(config)) io.stderr.write(`warning: ${warning}\n`);
+    if (values.manifests !== undefined) return checkManifestsCommand(file, config, values.manifests, io);
     return 0;
   }
   return serve(config, io, { file });

@@ -76,3 +76,26 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
   }
   return parseConfigText(text, env);
 }
+
+/**
+ * The environment variables a config text needs: every `${NAME}` in a string value without a
+ * default (`${NAME:-x}` needs none). Keys are never interpolated, so they are not looked at.
+ * @throws ConfigError when the text is not YAML.
+ */
+export function requiredEnvNames(text: string): string[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError([`(yaml): ${(err as Error).message.split("\n")[0]}`]);
+  }
+  const names = new Set<string>();
+  const visit = (v: unknown): void => {
+    if (typeof v === "string") {
+      for (const m of v.matchAll(ENV_REF)) if (m[1] !== undefined && m[2] === undefined) names.add(m[1]);
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v !== null && typeof v === "object") Object.values(v).forEach(visit);
+  };
+  visit(doc);
+  return [...names].sort();
+}

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { didYouMean } from "./suggest.js";
 
 /** One thing wrong with a configuration: where, and why. */
 export interface Problem {
@@ -25,14 +26,29 @@ export function formatProblem(problem: Problem): string {
   return `${formatPath(problem.path)}: ${problem.message}`;
 }
 
-/** Zod's issues in cupbearer's words: one problem per unknown key, `required` for a missing one. */
-export function problemsOfIssues(issues: readonly z.core.$ZodIssue[]): Problem[] {
+/**
+ * Zod's issues in cupbearer's words: one problem per unknown key, `required` for a missing one,
+ * and a "did you mean" for a misspelt key (from `keysAt`, the keys a mapping may have) or enum
+ * value.
+ */
+export function problemsOfIssues(
+  issues: readonly z.core.$ZodIssue[],
+  keysAt: (path: readonly PropertyKey[]) => readonly string[] = () => [],
+): Problem[] {
   return issues.flatMap((issue): Problem[] => {
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => ({ path: [...issue.path, key], message: "unknown key" }));
+      const known = keysAt(issue.path);
+      return issue.keys.map((key) => ({
+        path: [...issue.path, key],
+        message: `unknown key${didYouMean(key, known)}`,
+      }));
     }
     if (issue.code === "invalid_type" && issue.input === undefined)
       return [{ path: issue.path, message: "required" }];
+    if (issue.code === "invalid_value" && typeof issue.input === "string") {
+      const values = issue.values.filter((v): v is string => typeof v === "string");
+      return [{ path: issue.path, message: `${issue.message}${didYouMean(issue.input, values)}` }];
+    }
     return [{ path: issue.path, message: issue.message }];
   });
 }

@@ -1,4 +1,5 @@
 import { crossCheck } from "./cross-checks.js";
+import { keysAt } from "./json-schema.js";
 import { type Parts, parseParts } from "./parts.js";
 import { formatProblem, type Problem, problemsOfIssues } from "./problems.js";
 import { configSchema } from "./shape.js";
@@ -25,7 +26,10 @@ export function checkConfig(input: unknown): CheckedConfig {
   // Cast: the shape's output is exactly Config (shape.ts asserts it at compile time), and
   // parseParts keeps that structure, putting MALFORMED where the shape refused a value.
   const parts = parseParts(configSchema, doc) as Parts<Config>;
-  return { config: undefined, problems: [...problemsOfIssues(shaped.error.issues), ...crossCheck(parts)] };
+  return {
+    config: undefined,
+    problems: [...problemsOfIssues(shaped.error.issues, (path) => keysAt(path)), ...crossCheck(parts)],
+  };
 }
 
 /** unknown → Config, or a ConfigError naming every problem as `path: why`. */

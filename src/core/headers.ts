@@ -18,9 +18,18 @@ export const HOP_BY_HOP = new Set([
 
 /**
  * Request headers cupbearer always replaces or removes: hop-by-hop, Host (the upstream's own is
- * sent), Expect (cupbearer answers 100-continue itself), and forwarding headers it sets itself.
+ * sent), Expect (cupbearer answers 100-continue itself), and forwarding and trace headers it sets itself.
  */
-const REQUEST_DROP = new Set([...HOP_BY_HOP, "host", "expect", "forwarded", "x-real-ip", "x-request-id"]);
+const REQUEST_DROP = new Set([
+  ...HOP_BY_HOP,
+  "host",
+  "expect",
+  "forwarded",
+  "x-real-ip",
+  "x-request-id",
+  // Sent again as the request's trace (core/trace.ts): the client's if valid, else a new one.
+  "traceparent",
+]);
 
 /** Names listed in a Connection header (they are hop-by-hop for this one message). */
 function connectionTokens(value: string | undefined): string[] {

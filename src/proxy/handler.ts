@@ -6,6 +6,7 @@ import { validRequestId } from "../core/headers.js";
 import { requestHost } from "../core/host.js";
 import type { Identity } from "../core/identity.js";
 import { evaluate, ruleRefusal } from "../core/policy.js";
+import { type TraceContext, traceContext } from "../core/trace.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
@@ -33,6 +34,8 @@ export interface HandlerDeps {
 /** Refusals that happen after the request left for the upstream: not the caller's failure. */
 const UPSTREAM_FAILURES = new Set(["upstream_error", "upstream_timeout"]);
 
+const randomHex = (): string => randomUUID().replaceAll("-", "");
+
 function asRefusal(err: unknown): Refusal {
   return err instanceof Refusal ? err : new Refusal("upstream_error", (err as Error)?.message);
 }
@@ -45,6 +48,7 @@ abstract class Exchange implements AuthorizedExchange {
   readonly started = performance.now();
   readonly method: string;
   readonly requestId: string;
+  readonly trace: TraceContext;
   readonly state: RuntimeState;
   route: ProxyRoute | undefined;
   path = "";
@@ -60,6 +64,7 @@ abstract class Exchange implements AuthorizedExchange {
   ) {
     this.method = req.method ?? "GET";
     this.requestId = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
+    this.trace = traceContext(req.headers.traceparent, randomHex);
     this.state = deps.state();
   }
 
@@ -123,12 +128,14 @@ abstract class Exchange implements AuthorizedExchange {
     const queryAt = url.indexOf("?");
     const line = {
       requestId: this.requestId,
+      traceId: this.trace.traceId,
       route: this.route?.id ?? NO_ROUTE,
       method: this.method,
       path: queryAt < 0 ? url : url.slice(0, queryAt),
       status,
       durationMs: Math.round(seconds * 1e4) / 10,
       sub: this.identity?.subject,
+      issuer: this.identity?.issuerId,
       ...extra,
     };
     const { refusal } = this;

@@ -80,6 +80,7 @@ export class PlainUpstream implements UpstreamStrategy {
       append.push("x-forwarded-for", remote, "x-forwarded-proto", "http", "x-forwarded-host", h.host ?? "");
     }
     append.push("x-request-id", exchange.requestId);
+    if (exchange.trace !== undefined) append.push("traceparent", exchange.trace.traceparent);
 
     return {
       method: exchange.method,

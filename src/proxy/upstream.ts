@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Identity } from "../core/identity.js";
+import type { TraceContext } from "../core/trace.js";
 import type { UpstreamRequest } from "./forwarder.js";
 
 /** A request that has passed its route's rules, as an upstream strategy sees it. */
@@ -7,6 +8,8 @@ export interface AuthorizedExchange {
   readonly req: IncomingMessage;
   readonly method: string;
   readonly requestId: string;
+  /** The W3C traceparent to send upstream (core/trace.ts); optional for exchanges built by tests. */
+  readonly trace?: TraceContext;
   /** The normalized path the route matched. */
   readonly path: string;
   /** The query as the client sent it, with its leading "?", or "". */

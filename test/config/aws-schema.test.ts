@@ -614,7 +614,7 @@ t.test("upstream.dynamodb keys", async (t) => {
     [
       "unknown key",
       [["routes.1.upstream.dynamodb.table", "Orders"]],
-      ["routes[1].upstream.dynamodb.table: unknown key"],
+      ['routes[1].upstream.dynamodb.table: unknown key (did you mean "tables"?)'],
     ],
     [
       "dynamodb on an s3 route",

@@ -101,6 +101,16 @@ t.test("wrong types", async (t) => {
       ["routes[1].auth.tokenUse: expected access, id or any"],
     ],
     [
+      "mode, misspelt",
+      [["routes.1.auth.mode", "requird"]],
+      ['routes[1].auth.mode: expected required, optional or public (did you mean "required"?)'],
+    ],
+    [
+      "tokenUse, in capitals",
+      [["routes.1.auth.tokenUse", "ID"]],
+      ['routes[1].auth.tokenUse: expected access, id or any (did you mean "id"?)'],
+    ],
+    [
       "log level",
       [["log", { level: "loud" }]],
       ["log.level: expected trace, debug, info, warn, error, fatal or silent"],
@@ -238,10 +248,14 @@ t.test("unknown keys", async (t) => {
       ],
       ["routes[0].match.foo: unknown key", "routes[0].match.bar: unknown key"],
     ],
-    ["top level", [["listn", {}]], ["listn: unknown key"]],
+    ["top level", [["listn", {}]], ['listn: unknown key (did you mean "listen"?)']],
     ["in an issuer", [["issuers.0.region", "eu-west-1"]], ["issuers[0].region: unknown key"]],
     ["in cognito", [["issuers.0.cognito.poolId", "x"]], ["issuers[0].cognito.poolId: unknown key"]],
-    ["in auth", [["routes.1.auth.scope", ["a"]]], ["routes[1].auth.scope: unknown key"]],
+    [
+      "in auth",
+      [["routes.1.auth.scope", ["a"]]],
+      ['routes[1].auth.scope: unknown key (did you mean "scopes"?)'],
+    ],
     [
       "in the upstream object",
       [["routes.0.upstream", { url: "http://h", retries: 3 }]],

@@ -12,14 +12,18 @@
  * CI=true, where that fails. Needs dist/ (`npm test` builds it first).
  */
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Deployment, type IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import { type INetworkPolicy, NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
+import {
+  type IPodDisruptionBudget,
+  PodDisruptionBudget,
+} from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { ConfigMap, type IConfigMap } from "kubernetes-models/v1/ConfigMap";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
@@ -30,17 +34,21 @@ import t, { type Test } from "tap";
 import { parseAllDocuments } from "yaml";
 import { parseConfigText } from "../../src/config/load.js";
 import type { Config } from "../../src/config/types.js";
+import { runMain } from "../support/cli.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "dist/src/cli.js");
 const KUBECTL = process.env.KUBECTL ?? "kubectl";
 
-const IMAGE = "ghcr.io/cupbearer/cupbearer:0.1.0";
+/** The image the docs build and push, tagged with the package's version (kept in step). */
+const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+const IMAGE = `registry.example.com/cupbearer:${VERSION}`;
 const SIDECAR = "cupbearer";
 const UID = 65532;
 
 interface Variant {
+  /** A kustomization directory, or FIXTURE: the sidecar component on an existing app's Deployment. */
   dir: string;
   /** native: an init container with restartPolicy Always; classic: a regular container. */
   sidecar: "native" | "classic";
@@ -64,7 +72,13 @@ const VARIANTS: Variant[] = [
   { dir: "deploy/overlays/classic-sidecar", sidecar: "classic", podMonitor: false },
   { dir: "deploy/overlays/podmonitor", sidecar: "native", podMonitor: true },
   { dir: "deploy/overlays/shared-store", sidecar: "native", podMonitor: false, storeEnv: STORE_ENV },
+  {
+    dir: "deploy/components/sidecar on test/fixtures/deploy/existing-app",
+    sidecar: "native",
+    podMonitor: false,
+  },
 ];
+const FIXTURE = VARIANTS.find((v) => v.dir.includes(" on "))?.dir;
 
 type K8sObject = { apiVersion?: string; kind?: string; metadata?: { name?: string } } & Record<
   string,
@@ -78,6 +92,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "v1/ServiceAccount": ServiceAccount,
   "v1/ConfigMap": ConfigMap,
   "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
+  "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
 };
 const PODMONITOR = "monitoring.coreos.com/v1/PodMonitor";
 const keyOf = (o: K8sObject) => `${o.apiVersion}/${o.kind}`;
@@ -254,8 +269,27 @@ const inPortRange = (n: number) => n >= 1 && n <= 65535;
 // ---------------------------------------------------------------------------------------------
 // Rendering and helpers
 
+/**
+ * The existing-app fixture beside a copy of the sidecar component whose Deployment name is
+ * changed from my-app to orders, as deploy/README.md tells a user to do: the directory to render.
+ */
+async function fixtureDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "cupbearer-component-"));
+  await cp(join(ROOT, "test/fixtures/deploy/existing-app"), join(dir, "app"), { recursive: true });
+  await cp(join(ROOT, "deploy/components/sidecar"), join(dir, "sidecar"), { recursive: true });
+  const file = join(dir, "sidecar/kustomization.yaml");
+  const text = await readFile(file, "utf8");
+  const renamed = text.replace(/name: my-app\b/g, "name: orders");
+  if (renamed.match(/name: orders/g)?.length !== 3)
+    throw new Error("the component names its Deployment 3 times");
+  await writeFile(file, renamed);
+  return join(dir, "app");
+}
+
 async function render(dir: string): Promise<K8sObject[]> {
-  const { stdout } = await run(KUBECTL, ["kustomize", dir], { cwd: ROOT, maxBuffer: 16 << 20 });
+  const where = dir === FIXTURE ? await fixtureDir() : dir;
+  const { stdout } = await run(KUBECTL, ["kustomize", where], { cwd: ROOT, maxBuffer: 16 << 20 });
+  if (where !== dir) await rm(join(where, ".."), { recursive: true, force: true });
   const docs = parseAllDocuments(stdout);
   const out: K8sObject[] = [];
   for (const doc of docs) {
@@ -363,7 +397,19 @@ async function checkVariant(t: Test, v: Variant): Promise<void> {
   });
 
   const cm = only<IConfigMap>(t, objs, "ConfigMap");
-  const dep = only<IDeployment>(t, objs, "Deployment");
+  const pdb = only<IPodDisruptionBudget>(t, objs, "PodDisruptionBudget");
+  // The Deployment the component targets; any other must be left as it was.
+  const hasSidecar = (d: IDeployment) =>
+    [...(d.spec?.template.spec?.initContainers ?? []), ...(d.spec?.template.spec?.containers ?? [])].some(
+      (c) => c.name === SIDECAR,
+    );
+  const deployments = objs.filter((o) => o.kind === "Deployment") as unknown as IDeployment[];
+  const targeted = deployments.filter(hasSidecar);
+  t.equal(targeted.length, 1, "exactly one Deployment has the sidecar");
+  const dep = targeted[0] as IDeployment;
+  for (const other of deployments.filter((d) => d !== dep)) {
+    t.same(other.spec?.template.spec?.volumes ?? [], [], `${other.metadata?.name}: left as it was`);
+  }
   const svc = only<IService>(t, objs, "Service");
   const np = only<INetworkPolicy>(t, objs, "NetworkPolicy");
   const sa = only<IServiceAccount>(t, objs, "ServiceAccount");
@@ -643,6 +689,20 @@ async function checkVariant(t: Test, v: Variant): Promise<void> {
     }
   });
 
+  t.test("the component's objects are named after the Deployment and select its pods", async (t) => {
+    const name = dep.metadata?.name ?? "";
+    t.equal(np.metadata?.name, `${name}-cupbearer`, "NetworkPolicy name");
+    t.equal(pdb.metadata?.name, `${name}-cupbearer`, "PodDisruptionBudget name");
+    t.same(
+      pdb.spec?.selector?.matchLabels,
+      dep.spec?.selector.matchLabels,
+      "the PDB uses the Deployment's selector",
+    );
+    t.ok(selects(pdb.spec?.selector?.matchLabels, podLabels), "and so selects its pods");
+    t.equal(pdb.spec?.maxUnavailable, 1, "one pod at a time");
+    t.ok((dep.spec?.replicas ?? 1) > 1, "more replicas than the PDB lets go, so drains can proceed");
+  });
+
   if (v.podMonitor) {
     t.test("the PodMonitor scrapes /metrics on the admin port", async (t) => {
       const pm = objs.find((o) => keyOf(o) === PODMONITOR) as {
@@ -739,6 +799,72 @@ t.test("the `cupbearer check` harness sees a refused config", async (t) => {
   t.match(res.stderr, /admin\.port: must differ from listen\.port/);
 });
 
+/**
+ * `cupbearer check --manifests` on what kustomize renders: the base agrees with its config; the
+ * base with config/aws.yaml swapped in (the issue's pods that never become ready) is named.
+ */
+async function checkManifestsCli(t: Test): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "cupbearer-manifests-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const rendered = join(dir, "rendered.yaml");
+  const { stdout } = await run(KUBECTL, ["kustomize", "deploy/base"], { cwd: ROOT, maxBuffer: 16 << 20 });
+  await writeFile(rendered, stdout);
+  const config = join(ROOT, "deploy/components/sidecar/config.yaml");
+  const ok = await runMain(t, ["check", "--config", config, "--manifests", rendered]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout, `${rendered}: matches ${config}`);
+
+  // A kustomization of the user's own: the base with another documented config in the ConfigMap.
+  const swapped = join(dir, "swapped");
+  await cp(join(ROOT, "config/aws.yaml"), join(swapped, "config.yaml"));
+  await writeFile(
+    join(swapped, "kustomization.yaml"),
+    `resources: [${relative(swapped, join(ROOT, "deploy/base"))}]\nconfigMapGenerator:\n  - name: cupbearer-config\n    behavior: replace\n    files: [config.yaml]\n`,
+  );
+  const out = await run(KUBECTL, ["kustomize", swapped], { maxBuffer: 16 << 20 });
+  await writeFile(join(dir, "swapped.yaml"), out.stdout);
+  const bad = await runMain(t, [
+    "check",
+    "--config",
+    join(swapped, "config.yaml"),
+    "--manifests",
+    join(dir, "swapped.yaml"),
+  ]);
+  t.equal(bad.code, 2, "mismatches: exit 2");
+  t.match(bad.stderr, "3 mismatches");
+  t.match(bad.stderr, "readinessProbe probes port 9090 from the node, but admin.host is 127.0.0.1");
+
+  const unrendered = await runMain(t, [
+    "check",
+    "--config",
+    config,
+    "--manifests",
+    join(ROOT, "deploy/base"),
+  ]);
+  t.equal(unrendered.code, 2);
+  t.match(unrendered.stderr, "holds a kustomization, not rendered manifests");
+  const missing = await runMain(t, ["check", "--config", config, "--manifests", join(dir, "nope.yaml")]);
+  t.match(missing.stderr, "cannot read");
+  await writeFile(join(dir, "broken.yaml"), "a: [\n");
+  const broken = await runMain(t, ["check", "--config", config, "--manifests", join(dir, "broken.yaml")]);
+  t.match(broken.stderr, "broken.yaml: not YAML");
+  await writeFile(join(dir, "empty.yaml"), "---\n");
+  t.match(
+    (await runMain(t, ["check", "--config", config, "--manifests", join(dir, "empty.yaml")])).stderr,
+    "no manifests found",
+  );
+  const list = join(dir, "list");
+  await cp(rendered, join(list, "a.yaml"));
+  await writeFile(join(list, "sub.json"), JSON.stringify({ kind: "List", items: [] }));
+  t.equal(
+    (await runMain(t, ["check", "--config", config, "--manifests", list])).code,
+    0,
+    "a directory of files",
+  );
+  const start = await runMain(t, ["--config", config, "--manifests", rendered]);
+  t.match(start.stderr, "--manifests is an option of cupbearer check only");
+}
+
 const version = await kubectlVersion();
 if (version === undefined) {
   const banner = `SKIPPED: ${KUBECTL} not found; the deploy/ manifests were NOT rendered or checked. Install kubectl (it has Kustomize built in) to run these tests.`;
@@ -751,4 +877,31 @@ if (version === undefined) {
 } else {
   t.comment(`kubectl: ${version}`);
   for (const v of VARIANTS) t.test(v.dir, (t) => checkVariant(t, v));
+  t.test("cupbearer check --manifests", checkManifestsCli);
 }
+
+t.test("deploy/README.md's commands are the ones tested here", async (t) => {
+  const readme = readFileSync(join(ROOT, "deploy/README.md"), "utf8");
+  const applied = [...readme.matchAll(/kubectl apply -k (\S+)/g)].map((m) => m[1]);
+  t.ok(applied.length >= 3, "names its kubectl apply commands");
+  for (const dir of applied)
+    t.ok(
+      VARIANTS.some((v) => v.dir === dir),
+      `${dir} is rendered and checked above`,
+    );
+  const built = [...readme.matchAll(/docker (?:build -t|push) (\S+)/g)].map((m) => m[1]);
+  t.strictSame(built, [IMAGE, IMAGE], "docker build and push name the manifests' image");
+  const componentText = readFileSync(join(ROOT, "deploy/components/sidecar/kustomization.yaml"), "utf8");
+  for (const m of componentText.matchAll(/docker (?:build -t|push) (\S+)/g)) {
+    t.equal(m[1], IMAGE, "the component's comment builds that image too");
+  }
+  if (!existsSync(CLI)) {
+    t.fail(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
+    return;
+  }
+  for (const [, file] of readme.matchAll(/npx cupbearer check --config (\S+)/g)) {
+    const text = await readFile(join(ROOT, file ?? ""), "utf8");
+    const res = await cupbearerCheck(text);
+    t.equal(res.code, 0, `cupbearer check --config ${file}`);
+  }
+});

@@ -1,0 +1,61 @@
+/**
+ * W3C Trace Context (https://www.w3.org/TR/trace-context/): the `traceparent` a request carries,
+ * kept when it is valid, or a new one started when it is absent or invalid, so the upstream and
+ * the access log share one trace id. Pure; randomness is passed in.
+ *
+ * cupbearer does not record spans of its own, so a valid traceparent is forwarded unchanged (a
+ * proxy that is not a traced participant must not invent a parent it never reports).
+ */
+
+/** The request's trace: its id (in every access-log line) and the traceparent to send upstream. */
+export interface TraceContext {
+  readonly traceId: string;
+  readonly traceparent: string;
+  /** True when cupbearer started the trace (none, or an invalid one, came in). */
+  readonly started: boolean;
+}
+
+const HEX = /^[0-9a-f]+$/;
+const ZEROS = /^0+$/;
+
+/**
+ * The trace of a request whose `traceparent` header is `header` (Node joins repeated headers
+ * with ", ", which is then invalid, as the spec wants for more than one). `random()` gives 32
+ * random lower-case hex digits (a UUIDv4 without its dashes will do: 122 random bits).
+ */
+export function traceContext(header: string | string[] | undefined, random: () => string): TraceContext {
+  const value = typeof header === "string" ? header : undefined;
+  if (value !== undefined && isValid(value)) {
+    return { traceId: value.slice(3, 35), traceparent: value, started: false };
+  }
+  const traceId = nonZero(random);
+  const parentId = nonZero(random).slice(16);
+  // Flags 00: cupbearer does not sample; whoever records the trace decides.
+  return { traceId, traceparent: `00-${traceId}-${parentId}-00`, started: true };
+}
+
+/**
+ * version "-" trace-id "-" parent-id "-" flags, lower-case hex. Version ff is invalid; version
+ * 00 is exactly 55 characters; a later version may append "-" and more, forwarded as it came.
+ */
+function isValid(v: string): boolean {
+  if (v.length < 55 || (v.length > 55 && (v.startsWith("00") || v[55] !== "-"))) return false;
+  const [version, traceId, parentId, flags] = [
+    v.slice(0, 2),
+    v.slice(3, 35),
+    v.slice(36, 52),
+    v.slice(53, 55),
+  ];
+  if (v[2] !== "-" || v[35] !== "-" || v[52] !== "-") return false;
+  if (![version, traceId, parentId, flags].every((part) => HEX.test(part))) return false;
+  return version !== "ff" && !ZEROS.test(traceId) && !ZEROS.test(parentId);
+}
+
+/** 32 hex digits from `random`, with both halves non-zero (an all-zero id is invalid). */
+function nonZero(random: () => string): string {
+  for (;;) {
+    const hex = random();
+    if (HEX.test(hex) && hex.length === 32 && !ZEROS.test(hex.slice(0, 16)) && !ZEROS.test(hex.slice(16)))
+      return hex;
+  }
+}
