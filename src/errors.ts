@@ -62,6 +62,10 @@ export const REFUSALS = {
   request_timeout: "request_timeout",
   headers_too_large: "headers_too_large",
   no_route: "not_found",
+  // CORS preflights (answered by cupbearer, never forwarded)
+  cors_origin: "access_denied", // the Origin is not in the route's cors.allowOrigins
+  cors_method: "access_denied", // the method asked for is not in cors.allowMethods
+  cors_headers: "access_denied", // a header asked for is not in cors.allowHeaders
   // The token
   missing: "unauthorized",
   malformed: "invalid_token",

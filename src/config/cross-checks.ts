@@ -2,7 +2,14 @@ import { checkAwsRoute, checkHeldBodies, type PoolsById } from "./aws-cross-chec
 import { isRemoteHttp, issuerUrl, regionOfPoolId } from "./ids-and-urls.js";
 import { eachPart, ok, type Part, type Parts } from "./parts.js";
 import type { Problem, Report } from "./problems.js";
-import type { AuthConfig, Config, IdentityPoolConfig, IssuerConfig, RouteConfig } from "./types.js";
+import type {
+  AuthConfig,
+  Config,
+  CorsConfig,
+  IdentityPoolConfig,
+  IssuerConfig,
+  RouteConfig,
+} from "./types.js";
 
 /**
  * The checks that compare keys with each other: duplicate ids, references to issuers and identity
@@ -173,6 +180,20 @@ function checkRoute(
     report([...at, "stripPrefix"], "needs match.pathPrefix");
   }
   checkAwsRoute(r, at, pools, report);
+  if (r.cors !== undefined && ok(r.cors)) checkCors(r.cors, [...at, "cors"], report);
+}
+
+/** `*` stands alone, and never with credentials: browsers refuse that answer (Fetch standard, CORS protocol). */
+function checkCors(c: Part<CorsConfig>, at: (string | number)[], report: Report): void {
+  if (!ok(c.allowOrigins) || !c.allowOrigins.includes("*")) return;
+  if (c.allowOrigins.length > 1)
+    report([...at, "allowOrigins"], "* stands alone: it already allows every origin");
+  if (c.allowCredentials === true) {
+    report(
+      [...at, "allowCredentials"],
+      "contradicts allowOrigins: * (list the origins that may send credentials)",
+    );
+  }
 }
 
 function checkAuth(

@@ -238,6 +238,42 @@ const upstream = z.preprocess(
   ),
 );
 
+/** An origin as browsers send it in `Origin`: scheme, host and port only, lower case, no trailing slash. */
+const origin = z.string({ error: "expected an origin" }).refine(
+  (v) => {
+    if (v === "*") return true;
+    try {
+      const u = new URL(v);
+      return (u.protocol === "http:" || u.protocol === "https:") && u.origin === v;
+    } catch {
+      return false;
+    }
+  },
+  { error: "expected an origin like https://app.example.com (scheme, host and port only) or *" },
+);
+
+/** A listed header name: `*` is refused, since browsers never let it cover Authorization (Fetch standard). */
+const corsHeader = headerName.refine((v) => v !== "*", {
+  error: "list the header names: * does not cover Authorization",
+});
+
+const cors = z.strictObject({
+  allowOrigins: z
+    .array(origin, { error: "expected a list of origins" })
+    .min(1, { error: "must not be empty" }),
+  allowMethods: z
+    .array(z.string().regex(METHOD, { error: "expected an HTTP method in capitals" }), {
+      error: "expected a list of HTTP methods",
+    })
+    .default(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+  allowHeaders: z
+    .array(corsHeader, { error: "expected a list of header names" })
+    .default(["Authorization", "Content-Type"]),
+  exposeHeaders: z.array(corsHeader, { error: "expected a list of header names" }).default([]),
+  allowCredentials: bool.default(false),
+  maxAgeSeconds: intIn(0, 86_400).default(600),
+});
+
 const route = z.strictObject({
   id,
   match: z
@@ -264,6 +300,7 @@ const route = z.strictObject({
   upstream,
   stripPrefix: bool.default(false),
   auth: auth.prefault({}),
+  cors: cors.optional(),
 });
 
 const issuer = z.strictObject({

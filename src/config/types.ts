@@ -193,6 +193,31 @@ export interface RouteConfig {
   stripPrefix: boolean;
   /** Who may pass (default `{}`: `mode: required`). */
   auth: AuthConfig;
+  /** Cross-origin calls from browsers (default: none, `OPTIONS` is an ordinary request). */
+  cors?: CorsConfig;
+}
+
+/**
+ * `routes[].cors`: cupbearer answers this route's CORS preflights itself, without a token and
+ * without asking the upstream, and adds the allow headers to its answers for listed origins.
+ */
+export interface CorsConfig {
+  /**
+   * The origins allowed, each `scheme://host[:port]` exactly as browsers send it (no path, no
+   * trailing slash), or `["*"]` alone for every origin; at least one. `*` contradicts
+   * `allowCredentials: true`.
+   */
+  allowOrigins: string[];
+  /** The methods a preflight may ask for, upper case (default GET, HEAD, POST, PUT, PATCH, DELETE). */
+  allowMethods: string[];
+  /** The request headers a preflight may ask for (default Authorization, Content-Type); no `*`. */
+  allowHeaders: string[];
+  /** The response headers scripts may read beyond the safelisted ones (default `[]`). */
+  exposeHeaders: string[];
+  /** Whether browsers may send cookies and read the answer of a credentialed call (default false). */
+  allowCredentials: boolean;
+  /** How long browsers may cache a preflight's answer, 0–86400 s (default 600). */
+  maxAgeSeconds: number;
 }
 
 /** `routes[].match`: all the keys given must fit; a key left out fits everything. */

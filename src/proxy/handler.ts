@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TokenVerifier } from "../auth/verifier.js";
+import { addCorsHeaders } from "../core/cors.js";
 import { validRequestId } from "../core/headers.js";
 import type { Identity } from "../core/identity.js";
 import { evaluate } from "../core/policy.js";
@@ -9,6 +10,7 @@ import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
+import { answerPreflight, findPreflight } from "./cors.js";
 import { forward, forwardUpgrade, type UpstreamConnections } from "./forwarder.js";
 import { NO_ROUTE, type ProxyRoute, type RouteTable } from "./route-table.js";
 import { type AuthorizedExchange, NOTHING_HELD } from "./upstream.js";
@@ -88,6 +90,12 @@ abstract class Exchange implements AuthorizedExchange {
     return route;
   }
 
+  /** The route's CORS headers on an answer, the upstream's or cupbearer's own. */
+  decorate(headers: Record<string, string | string[]>): void {
+    const cors = this.route?.cors;
+    if (cors !== undefined) addCorsHeaders(cors, this.req.headers.origin, headers);
+  }
+
   protected get metrics(): RouteMetrics {
     return this.route?.metrics ?? this.state.routes.unmatched;
   }
@@ -155,6 +163,11 @@ class RequestExchange extends Exchange {
   }
 
   async run(): Promise<void> {
+    const preflight = findPreflight(this.state.routes, this.req);
+    if (preflight !== undefined) {
+      this.route = preflight.route;
+      return answerPreflight(preflight, this.req, this.res, this);
+    }
     const route = await this.authorize();
     const { upstream } = route;
     const prepared = await upstream.prepare(this);
@@ -194,6 +207,7 @@ class RequestExchange extends Exchange {
       return;
     }
     const answer = errorAnswer(refusal, this.requestId);
+    this.decorate(answer.headers);
     // A body not read yet is never read: the connection cannot carry another request.
     if (this.deps.draining() || !req.complete) answer.headers.connection = "close";
     res.writeHead(answer.status, answer.headers).end(answer.body);

@@ -2,6 +2,7 @@ import type { IdentityPoolTarget } from "../aws/pools.js";
 import { createSigner, type Signer } from "../aws/signer.js";
 import type { Config, RouteConfig } from "../config/types.js";
 import { AWS_REPLACED_HEADERS } from "../core/aws-request.js";
+import { type CorsRules, compileCors } from "../core/cors.js";
 import { type RequestHeaderFilter, requestHeaderFilter } from "../core/headers.js";
 import { STANDARD_IDENTITY_HEADERS } from "../core/identity.js";
 import { type AuthRules, compileRules } from "../core/policy.js";
@@ -20,6 +21,8 @@ export interface ProxyRoute extends CompiledRoute {
   readonly rules: AuthRules;
   readonly upstream: UpstreamStrategy;
   readonly metrics: RouteMetrics;
+  /** Set when the route answers CORS preflights and adds CORS headers to its answers. */
+  readonly cors: CorsRules | undefined;
 }
 
 /** What compiling routes needs beyond the config: process-wide state that outlives a reload. */
@@ -109,7 +112,16 @@ export class RouteTable {
           onSigned: () => signed.inc(),
         });
       }
-      return { ...route, mode: r.auth.mode, tokenSource, rules: compileRules(r.auth), upstream, metrics };
+      const cors = r.cors === undefined ? undefined : compileCors(r.cors);
+      return {
+        ...route,
+        mode: r.auth.mode,
+        tokenSource,
+        rules: compileRules(r.auth),
+        upstream,
+        metrics,
+        cors,
+      };
     });
     this.unmatched = new RouteMetrics(deps.metrics, NO_ROUTE);
   }
