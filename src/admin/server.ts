@@ -1,15 +1,21 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 
 export interface AdminDeps {
   registry: Registry;
   /** Ready to take traffic: every issuer's keys loaded and not shutting down. */
   ready: () => boolean;
+  /** Takes the forward-auth endpoint's requests when it is served here (returns true). */
+  forwardAuth?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
-/** /healthz (the process answers), /readyz (it should get traffic) and /metrics, on their own port. */
+/**
+ * /healthz (the process answers), /readyz (it should get traffic) and /metrics, on their own port;
+ * and the forward-auth endpoint when `forwardAuth.listener` is `admin`.
+ */
 export function createAdminServer(deps: AdminDeps): Server {
   return createServer((req, res) => {
+    if (deps.forwardAuth?.(req, res)) return;
     const path = (req.url ?? "/").split("?", 1)[0];
     const json = (status: number, body: object) =>
       res

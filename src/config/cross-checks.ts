@@ -67,6 +67,7 @@ export function crossCheck(config: Parts<Config>): Problem[] {
     checkRoute(route, at, issuerIds, pools, report);
   });
   checkListeners(config, report);
+  checkForwardAuth(config, report);
   checkLimits(config, report);
   checkHeldBodies(config, report);
   return problems;
@@ -242,6 +243,16 @@ function checkListeners({ listen, admin }: Part<Config>, report: Report): void {
   const sameHost = host === admin.host || anyHost(host) || anyHost(admin.host);
   if (port !== 0 && port === admin.port && sameHost)
     report(["admin", "port"], "must differ from listen.port");
+}
+
+/** The admin listener's own paths stay its own. */
+const ADMIN_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+
+function checkForwardAuth({ forwardAuth }: Part<Config>, report: Report): void {
+  if (forwardAuth === undefined || !ok(forwardAuth) || !ok(forwardAuth.path)) return;
+  if (forwardAuth.listener === "admin" && ADMIN_PATHS.has(forwardAuth.path)) {
+    report(["forwardAuth", "path"], "is one of the admin listener's own paths");
+  }
 }
 
 function checkLimits({ limits }: Part<Config>, report: Report): void {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DYNAMODB_OPERATIONS } from "../core/dynamodb-scope.js";
+import { parseCidr } from "../core/forward-auth.js";
 import { normalizeTarget } from "../core/path.js";
 import { IDENTITY_POOL_ID, REGION, USER_POOL_ID } from "./ids-and-urls.js";
 import type { Config } from "./types.js";
@@ -363,6 +364,20 @@ const tokens = z.strictObject({
   jwksRefreshSeconds: intIn(60, 86_400).default(3600),
 });
 
+const forwardAuth = z.strictObject({
+  path: routePath.default("/_cupbearer/auth"),
+  ingress: z.enum(["nginx", "traefik"], { error: "expected nginx or traefik" }),
+  listener: z.enum(["main", "admin"], { error: "expected main or admin" }).default("main"),
+  trustedSources: z
+    .array(
+      z.string({ error: "expected a CIDR" }).refine((v) => parseCidr(v) !== undefined, {
+        error: "expected a CIDR like 10.0.0.0/8 or fd00::/8, or one address",
+      }),
+      { error: "expected a list of CIDRs" },
+    )
+    .min(1, { error: "must not be empty: list the addresses of the ingress" }),
+});
+
 /** The whole document's shape; `parseConfig` adds the cross-checks. */
 export const configSchema = z.strictObject({
   listen: hostPort("0.0.0.0", 8080)
@@ -387,6 +402,7 @@ export const configSchema = z.strictObject({
   routes: z
     .array(route, { error: "expected a list of routes" })
     .min(1, { error: "expected at least one route" }),
+  forwardAuth: forwardAuth.optional(),
 });
 
 /** True when A and B are the same type (not merely assignable one way). */

@@ -38,6 +38,30 @@ export interface Config {
   identityPools: IdentityPoolConfig[];
   /** The routes, tried in order; the first whose `match` fits wins. At least one. */
   routes: RouteConfig[];
+  /** An endpoint that answers an ingress's auth subrequests (default: none). */
+  forwardAuth?: ForwardAuthConfig;
+}
+
+/**
+ * `forwardAuth`: an endpoint for ingresses (ingress-nginx `auth-url`, Traefik ForwardAuth) that
+ * answers whether the request they describe passes the routes' rules, without forwarding it.
+ */
+export interface ForwardAuthConfig {
+  /** The endpoint's exact path (default `/_cupbearer/auth`); on `main` it shadows every route there. */
+  path: string;
+  /**
+   * Whose headers describe the original request, required: `nginx` reads `X-Original-URL` and
+   * `X-Original-Method` (ingress-nginx `auth-url`, nginx `auth_request`); `traefik` reads
+   * `X-Forwarded-Method`, `X-Forwarded-Host` and `X-Forwarded-Uri` (Traefik ForwardAuth).
+   */
+  ingress: "nginx" | "traefik";
+  /** The listener that serves it (default `main`); on `admin`, not `/healthz`, `/readyz` or `/metrics`. */
+  listener: "main" | "admin";
+  /**
+   * The addresses allowed to ask, as CIDRs or single addresses; at least one. Only they may
+   * describe a request through `X-Original-*` / `X-Forwarded-*`; others get 403.
+   */
+  trustedSources: string[];
 }
 
 /** `listen`: the listener clients talk to (plain HTTP/1.1). */

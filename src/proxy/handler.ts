@@ -5,11 +5,11 @@ import type { TokenVerifier } from "../auth/verifier.js";
 import { addCorsHeaders } from "../core/cors.js";
 import { validRequestId } from "../core/headers.js";
 import type { Identity } from "../core/identity.js";
-import { evaluate } from "../core/policy.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
+import { authorize } from "./authorize.js";
 import { answerPreflight, findPreflight } from "./cors.js";
 import { forward, forwardUpgrade, type UpstreamConnections } from "./forwarder.js";
 import { NO_ROUTE, type ProxyRoute, type RouteTable } from "./route-table.js";
@@ -66,28 +66,17 @@ abstract class Exchange implements AuthorizedExchange {
 
   abstract continueBody(): void;
 
-  /** The route and the caller, or a Refusal: everything that decides whether the request passes. */
-  protected async authorize(): Promise<ProxyRoute> {
-    const { req, state } = this;
-    const match = state.routes.match(req.headers.host, this.method, req.url ?? "");
-    if (match === undefined) throw new Refusal("no_route");
-    const { route } = match;
-    this.route = route;
-    this.path = match.path;
-    this.query = match.query;
-    if (route.mode === "public") return route;
-    const token = route.tokenSource.extract(req.headers, req.rawHeaders, match.query);
-    if (token === undefined) {
-      if (route.mode === "optional") return route;
-      throw new Refusal("missing");
-    }
-    const identity = await state.verifier.verify(token);
-    // Known before the rules are judged, so a refusal's log line names the caller.
-    this.identity = identity;
-    const decision = evaluate(route.rules, identity.issuerId, identity.claims);
-    if (!decision.allow) throw new Refusal(decision.reason);
-    this.token = token;
-    return route;
+  /** The route and the caller, or a Refusal: the decision the forward-auth endpoint shares. */
+  protected authorize(): Promise<ProxyRoute> {
+    const { req } = this;
+    const facts = {
+      host: req.headers.host,
+      method: this.method,
+      target: req.url ?? "",
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+    };
+    return authorize(this.state, facts, this);
   }
 
   /** The route's CORS headers on an answer, the upstream's or cupbearer's own. */

@@ -102,3 +102,51 @@ t.test("cors: every problem, in words", async (t) => {
     "ports and IPv6 literals, with credentials",
   );
 });
+
+t.test("forwardAuth: defaults", async (t) => {
+  const config = parseConfig(
+    withRoute({}, { forwardAuth: { ingress: "nginx", trustedSources: ["10.0.0.0/8"] } }),
+  );
+  t.same(config.forwardAuth, {
+    path: "/_cupbearer/auth",
+    ingress: "nginx",
+    listener: "main",
+    trustedSources: ["10.0.0.0/8"],
+  });
+  t.equal(parseConfig(withRoute({})).forwardAuth, undefined, "no endpoint unless asked");
+});
+
+t.test("forwardAuth: every problem, in words", async (t) => {
+  const cases: Array<[string, unknown, string[]]> = [
+    ["empty", {}, ["forwardAuth.ingress: expected nginx or traefik", "forwardAuth.trustedSources: required"]],
+    [
+      "no sources, a bad listener, a relative path",
+      { ingress: "envoy", trustedSources: [], listener: "both", path: "auth" },
+      [
+        "forwardAuth.path: expected a path starting with /, without query, fragment or ambiguous segments",
+        "forwardAuth.ingress: expected nginx or traefik",
+        "forwardAuth.listener: expected main or admin",
+        "forwardAuth.trustedSources: must not be empty: list the addresses of the ingress",
+      ],
+    ],
+    [
+      "bad CIDRs",
+      { ingress: "traefik", trustedSources: ["10.0.0.0/33", "ingress.local", "0.0.0.0/0"] },
+      [0, 1].map(
+        (i) =>
+          `forwardAuth.trustedSources[${i}]: expected a CIDR like 10.0.0.0/8 or fd00::/8, or one address`,
+      ),
+    ],
+    [
+      "an admin path",
+      { ingress: "nginx", trustedSources: ["::1"], listener: "admin", path: "/metrics" },
+      ["forwardAuth.path: is one of the admin listener's own paths"],
+    ],
+  ];
+  for (const [name, forwardAuth, want] of cases) t.same(problems(withRoute({}, { forwardAuth })), want, name);
+  t.same(
+    problems(withRoute({}, { forwardAuth: { ingress: "nginx", trustedSources: ["::1"], path: "/metrics" } })),
+    [],
+    "/metrics on the main listener is only a path",
+  );
+});
