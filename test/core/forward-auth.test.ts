@@ -93,11 +93,7 @@ t.test("missing, repeated or malformed headers are refused", async (t) => {
       "nginx",
       "X-Original-URL is not one absolute http(s) URL",
     ],
-    [
-      { "x-forwarded-uri": "/x", "x-forwarded-method": "GET" },
-      "traefik",
-      "X-Forwarded-Host is missing",
-    ],
+    [{ "x-forwarded-uri": "/x", "x-forwarded-method": "GET" }, "traefik", "X-Forwarded-Host is missing"],
     [
       { "x-forwarded-uri": "/x", "x-forwarded-host": "a.example, b.example", "x-forwarded-method": "GET" },
       "traefik",

@@ -7,9 +7,9 @@
 import t from "tap";
 import { request } from "undici";
 import { type RunningApp, startApp, waitReady } from "../support/app.js";
+import { type DecisionCase, decisionCases, routesYaml } from "../support/forward-auth-table.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
-import { type DecisionCase, decisionCases, routesYaml } from "../support/forward-auth-table.js";
 
 let issuer: TestIssuer;
 let up: RecordingUpstream;
