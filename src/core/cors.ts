@@ -39,17 +39,18 @@ type HeaderValue = string | string[] | undefined;
 const one = (v: HeaderValue): string | undefined => (typeof v === "string" ? v : undefined);
 
 /**
- * The method a preflight asks about, when the request is one: `OPTIONS` with an `Origin` and an
- * `Access-Control-Request-Method`. Undefined for every other request.
+ * The origin and method a preflight asks about, when the request is one: `OPTIONS` with an
+ * `Origin` and an `Access-Control-Request-Method`. Undefined for every other request.
  */
 export function preflightMethod(
   method: string,
   origin: HeaderValue,
   requestMethod: HeaderValue,
-): string | undefined {
-  if (method !== "OPTIONS" || one(origin) === undefined) return undefined;
+): { readonly origin: string; readonly method: string } | undefined {
+  const o = one(origin);
+  if (method !== "OPTIONS" || o === undefined) return undefined;
   const asked = one(requestMethod)?.trim();
-  return asked === undefined || asked === "" ? undefined : asked;
+  return asked === undefined || asked === "" ? undefined : { origin: o, method: asked };
 }
 
 /** Why a preflight is refused (each is a reason of the refusals table). */

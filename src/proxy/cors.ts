@@ -3,9 +3,10 @@ import { preflight, preflightMethod } from "../core/cors.js";
 import { Refusal } from "../errors.js";
 import type { ProxyRoute, RouteTable } from "./route-table.js";
 
-/** A CORS preflight to a route with `cors`, and the method it asks about. */
+/** A CORS preflight to a route with `cors`: the route, and the origin and method it asks about. */
 export interface Preflight {
   readonly route: ProxyRoute & { readonly cors: NonNullable<ProxyRoute["cors"]> };
+  readonly origin: string;
   readonly method: string;
 }
 
@@ -14,13 +15,17 @@ export interface Preflight {
  * the method the preflight asks about, as the call that follows will be. Undefined for every other
  * request, which then goes through the pipeline as before (routes without `cors` included).
  */
-export function findPreflight(routes: RouteTable, req: IncomingMessage): Preflight | undefined {
+export function findPreflight(
+  routes: RouteTable,
+  method: string,
+  req: IncomingMessage,
+): Preflight | undefined {
   const { headers } = req;
-  const method = preflightMethod(req.method ?? "", headers.origin, headers["access-control-request-method"]);
-  if (method === undefined) return undefined;
-  const route = routes.match(headers.host, method, req.url ?? "")?.route;
+  const asked = preflightMethod(method, headers.origin, headers["access-control-request-method"]);
+  if (asked === undefined) return undefined;
+  const route = routes.match(headers.host, asked.method, req.url ?? "")?.route;
   if (route?.cors === undefined) return undefined;
-  return { route: route as Preflight["route"], method };
+  return { route: route as Preflight["route"], ...asked };
 }
 
 /**
@@ -28,17 +33,12 @@ export function findPreflight(routes: RouteTable, req: IncomingMessage): Preflig
  * headers, or a Refusal (an unlisted origin, method or header) the caller answers.
  */
 export function answerPreflight(
-  { route, method }: Preflight,
+  { route, origin, method }: Preflight,
   req: IncomingMessage,
   res: ServerResponse,
   answer: { requestId: string; draining: () => boolean },
 ): void {
-  const decision = preflight(
-    route.cors,
-    req.headers.origin ?? "",
-    method,
-    req.headers["access-control-request-headers"],
-  );
+  const decision = preflight(route.cors, origin, method, req.headers["access-control-request-headers"]);
   if (!decision.allow) throw new Refusal(decision.reason);
   const headers: Record<string, string> = { ...decision.headers, "x-request-id": answer.requestId };
   if (answer.draining()) headers.connection = "close";

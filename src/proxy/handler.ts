@@ -152,7 +152,7 @@ class RequestExchange extends Exchange {
   }
 
   async run(): Promise<void> {
-    const preflight = findPreflight(this.state.routes, this.req);
+    const preflight = findPreflight(this.state.routes, this.method, this.req);
     if (preflight !== undefined) {
       this.route = preflight.route;
       return answerPreflight(preflight, this.req, this.res, this);

@@ -16,10 +16,15 @@ const credentialed = compileCors({ ...base, allowCredentials: true });
 
 t.test("preflightMethod: OPTIONS with an Origin and Access-Control-Request-Method only", async (t) => {
   const cases: Array<
-    [string, string | string[] | undefined, string | string[] | undefined, string | undefined]
+    [
+      string,
+      string | string[] | undefined,
+      string | string[] | undefined,
+      { origin: string; method: string } | undefined,
+    ]
   > = [
-    ["OPTIONS", "https://a.example", "PUT", "PUT"],
-    ["OPTIONS", "https://a.example", " DELETE ", "DELETE"],
+    ["OPTIONS", "https://a.example", "PUT", { origin: "https://a.example", method: "PUT" }],
+    ["OPTIONS", "https://a.example", " DELETE ", { origin: "https://a.example", method: "DELETE" }],
     ["OPTIONS", undefined, "PUT", undefined],
     ["OPTIONS", "https://a.example", undefined, undefined],
     ["OPTIONS", "https://a.example", "", undefined],
@@ -28,7 +33,7 @@ t.test("preflightMethod: OPTIONS with an Origin and Access-Control-Request-Metho
     ["GET", "https://a.example", "PUT", undefined],
   ];
   for (const [method, origin, asked, want] of cases) {
-    t.equal(preflightMethod(method, origin, asked), want, `${method} ${String(origin)} ${String(asked)}`);
+    t.same(preflightMethod(method, origin, asked), want, `${method} ${String(origin)} ${String(asked)}`);
   }
 });
 

@@ -117,6 +117,8 @@ t.test("routes without cors keep today's behaviour", async (t) => {
   t.equal(r.status, 401, "a preflight without a token is refused");
   t.equal(r.headers["access-control-allow-origin"], undefined);
   t.equal(r.headers.vary, undefined);
+  const nowhere = await send("OPTIONS", "/nowhere", preflightOf(APP, "GET"));
+  t.equal(nowhere.status, 404, "a preflight no route matches: no route, as before");
   up.handler = (_req, res) => res.writeHead(200, { "access-control-allow-origin": "*" }).end("ok");
   t.teardown(() => {
     up.handler = undefined;
