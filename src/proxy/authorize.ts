@@ -40,7 +40,7 @@ export interface AuthorizingState {
 }
 
 /** The route and the caller, or a Refusal: everything that decides whether the request passes. */
-export async function authorize(
+export async function authorizeRequest(
   state: AuthorizingState,
   request: RequestFacts,
   scope: AuthorizationScope,

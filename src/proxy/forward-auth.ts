@@ -9,7 +9,7 @@ import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel } from "../metrics.js";
 import { errorAnswer } from "./answers.js";
-import { type AuthorizationScope, type AuthorizingState, authorize } from "./authorize.js";
+import { type AuthorizationScope, type AuthorizingState, authorizeRequest } from "./authorize.js";
 import { NO_ROUTE, type ProxyRoute } from "./route-table.js";
 
 /**
@@ -107,7 +107,7 @@ async function decide(
     method = original.method;
     target = original.target;
     const facts = { ...original, headers: req.headers, rawHeaders: req.rawHeaders };
-    const route = await authorize(state, facts, decision);
+    const route = await authorizeRequest(state, facts, decision);
     if (route.upstream.kind !== "plain") throw new Refusal("aws_route", "forward-auth cannot sign for AWS");
     const { identity } = decision;
     if (identity !== undefined) {

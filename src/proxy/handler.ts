@@ -9,7 +9,7 @@ import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
-import { authorize } from "./authorize.js";
+import { authorizeRequest } from "./authorize.js";
 import { answerPreflight, findPreflight } from "./cors.js";
 import { forward, forwardUpgrade, type UpstreamConnections } from "./forwarder.js";
 import { NO_ROUTE, type ProxyRoute, type RouteTable } from "./route-table.js";
@@ -76,7 +76,7 @@ abstract class Exchange implements AuthorizedExchange {
       headers: req.headers,
       rawHeaders: req.rawHeaders,
     };
-    return authorize(this.state, facts, this);
+    return authorizeRequest(this.state, facts, this);
   }
 
   /** The route's CORS headers on an answer, the upstream's or cupbearer's own. */
