@@ -12,6 +12,7 @@ import { Lifecycle } from "./lifecycle.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { writeRawAnswer } from "./proxy/answers.js";
+import { createForwardAuth } from "./proxy/forward-auth.js";
 import { UpstreamConnections } from "./proxy/forwarder.js";
 import { createRequestHandler, createUpgradeHandler } from "./proxy/handler.js";
 import { HeldBodyBudget } from "./proxy/held-body.js";
@@ -122,6 +123,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     requests: lifecycle,
   };
   const handleRequest = createRequestHandler(deps);
+  const forwardAuthOnMain = createForwardAuth(deps, "main");
   const handleUpgrade = createUpgradeHandler(deps);
   const { limits } = config;
 
@@ -165,7 +167,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const exchanges = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     exchanges.set(req.socket, { req, res });
-    handleRequest(req, res);
+    if (!forwardAuthOnMain(req, res)) handleRequest(req, res);
   };
   server.on("request", onRequest);
   // Expect: 100-continue goes through the same pipeline, which sends the 100 only once the
@@ -196,7 +198,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
 
   const ready = () => runtime.verifier.ready && !lifecycle.draining;
-  const admin = createAdminServer({ registry: metrics.registry, ready });
+  const admin = createAdminServer({
+    registry: metrics.registry,
+    ready,
+    forwardAuth: createForwardAuth(deps, "admin"),
+  });
 
   async function swapIn(load: () => Promise<Config>): Promise<boolean> {
     let next: Config;

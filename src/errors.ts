@@ -82,6 +82,13 @@ export const REFUSALS = {
   no_route: "not_found",
   rate_limited: "too_many_requests", // over the route's per-caller limit
   method: "method_not_allowed", // TRACE or CONNECT, which no route lists
+  // CORS preflights (answered by cupbearer, never forwarded)
+  cors_origin: "access_denied", // the Origin is not in the route's cors.allowOrigins
+  cors_method: "access_denied", // the method asked for is not in cors.allowMethods
+  cors_headers: "access_denied", // a header asked for is not in cors.allowHeaders
+  // The forward-auth endpoint
+  untrusted_source: "access_denied", // the asker is not in forwardAuth.trustedSources
+  aws_route: "access_denied", // an AWS route: only the proxy can sign its requests
   // The token
   missing: "unauthorized",
   malformed: "invalid_token",

@@ -5,6 +5,7 @@ import type { IdentityPools, IdentityPoolTarget } from "./aws/pools.js";
 import type { Config } from "./config/types.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
+import { compileForwardAuth, type ForwardAuthEndpoint } from "./proxy/forward-auth.js";
 import type { RuntimeState } from "./proxy/handler.js";
 import type { HeldBodyBudget } from "./proxy/held-body.js";
 import { RouteTable } from "./proxy/route-table.js";
@@ -34,6 +35,7 @@ export class Runtime implements RuntimeState {
   readonly verifier: TokenVerifier;
   readonly issuers: readonly ResolvedIssuer[];
   readonly identityPools: readonly IdentityPoolTarget[];
+  readonly forwardAuth: ForwardAuthEndpoint | undefined;
   private refresh: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -70,6 +72,7 @@ export class Runtime implements RuntimeState {
       metrics,
       ...(deps.store && { store: deps.store }),
     });
+    this.forwardAuth = compileForwardAuth(config.forwardAuth);
   }
 
   /** Loads every issuer's keys, retrying with back-off until it succeeds or the runtime stops. */

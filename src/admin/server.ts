@@ -1,10 +1,12 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 
 export interface AdminDeps {
   registry: Registry;
   /** Ready to take traffic: every issuer's keys loaded and not shutting down. */
   ready: () => boolean;
+  /** Takes the forward-auth endpoint's requests when it is served here (returns true). */
+  forwardAuth?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /**
@@ -22,7 +24,10 @@ export const ADMIN_LIMITS = {
   idleTimeoutMs: 30_000,
 } as const;
 
-/** /healthz (the process answers), /readyz (it should get traffic) and /metrics, on their own port. */
+/**
+ * /healthz (the process answers), /readyz (it should get traffic) and /metrics, on their own port;
+ * and the forward-auth endpoint when `forwardAuth.listener` is `admin`.
+ */
 export function createAdminServer(deps: AdminDeps): Server {
   const server = createServer({
     maxHeaderSize: ADMIN_LIMITS.maxHeaderBytes,
@@ -34,6 +39,7 @@ export function createAdminServer(deps: AdminDeps): Server {
   server.maxConnections = ADMIN_LIMITS.maxConnections;
   server.timeout = ADMIN_LIMITS.idleTimeoutMs;
   return server.on("request", (req, res) => {
+    if (deps.forwardAuth?.(req, res)) return;
     const path = (req.url ?? "/").split("?", 1)[0];
     const json = (status: number, body: object) =>
       res

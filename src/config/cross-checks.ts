@@ -2,7 +2,14 @@ import { checkAwsRoute, checkHeldBodies, type PoolsById } from "./aws-cross-chec
 import { isRemoteHttp, issuerUrl, regionOfPoolId } from "./ids-and-urls.js";
 import { eachPart, ok, type Part, type Parts } from "./parts.js";
 import type { Problem, Report } from "./problems.js";
-import type { AuthConfig, Config, IdentityPoolConfig, IssuerConfig, RouteConfig } from "./types.js";
+import type {
+  AuthConfig,
+  Config,
+  CorsConfig,
+  IdentityPoolConfig,
+  IssuerConfig,
+  RouteConfig,
+} from "./types.js";
 
 /**
  * The checks that compare keys with each other: duplicate ids, references to issuers and identity
@@ -60,6 +67,7 @@ export function crossCheck(config: Parts<Config>): Problem[] {
     checkRoute(route, at, issuerIds, pools, report);
   });
   checkListeners(config, report);
+  checkForwardAuth(config, report);
   checkLimits(config, report);
   checkHeldBodies(config, report);
   return problems;
@@ -173,6 +181,20 @@ function checkRoute(
     report([...at, "stripPrefix"], "needs match.pathPrefix");
   }
   checkAwsRoute(r, at, pools, issuerIds, report);
+  if (r.cors !== undefined && ok(r.cors)) checkCors(r.cors, [...at, "cors"], report);
+}
+
+/** `*` stands alone, and never with credentials: browsers refuse that answer (Fetch standard, CORS protocol). */
+function checkCors(c: Part<CorsConfig>, at: (string | number)[], report: Report): void {
+  if (!ok(c.allowOrigins) || !c.allowOrigins.includes("*")) return;
+  if (c.allowOrigins.length > 1)
+    report([...at, "allowOrigins"], "* stands alone: it already allows every origin");
+  if (c.allowCredentials === true) {
+    report(
+      [...at, "allowCredentials"],
+      "contradicts allowOrigins: * (list the origins that may send credentials)",
+    );
+  }
 }
 
 function checkAuth(
@@ -234,6 +256,16 @@ function checkListeners({ listen, admin }: Part<Config>, report: Report): void {
   const sameHost = host === admin.host || anyHost(host) || anyHost(admin.host);
   if (port !== 0 && port === admin.port && sameHost)
     report(["admin", "port"], "must differ from listen.port");
+}
+
+/** The admin listener's own paths stay its own. */
+const ADMIN_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+
+function checkForwardAuth({ forwardAuth }: Part<Config>, report: Report): void {
+  if (forwardAuth === undefined || !ok(forwardAuth) || !ok(forwardAuth.path)) return;
+  if (forwardAuth.listener === "admin" && ADMIN_PATHS.has(forwardAuth.path)) {
+    report(["forwardAuth", "path"], "is one of the admin listener's own paths");
+  }
 }
 
 function checkLimits({ limits }: Part<Config>, report: Report): void {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DYNAMODB_OPERATIONS } from "../core/dynamodb-scope.js";
+import { parseCidr } from "../core/forward-auth.js";
 import { REWRITE_HEADERS } from "../core/header-names.js";
 import { normalizeTarget } from "../core/path.js";
 import { IDENTITY_POOL_ID, REGION, USER_POOL_ID } from "./ids-and-urls.js";
@@ -265,6 +266,42 @@ const rateLimit = z.strictObject({
   }),
 });
 
+/** An origin as browsers send it in `Origin`: scheme, host and port only, lower case, no trailing slash. */
+const origin = z.string({ error: "expected an origin" }).refine(
+  (v) => {
+    if (v === "*") return true;
+    try {
+      const u = new URL(v);
+      return (u.protocol === "http:" || u.protocol === "https:") && u.origin === v;
+    } catch {
+      return false;
+    }
+  },
+  { error: "expected an origin like https://app.example.com (scheme, host and port only) or *" },
+);
+
+/** A listed header name: `*` is refused, since browsers never let it cover Authorization (Fetch standard). */
+const corsHeader = headerName.refine((v) => v !== "*", {
+  error: "list the header names: * does not cover Authorization",
+});
+
+const cors = z.strictObject({
+  allowOrigins: z
+    .array(origin, { error: "expected a list of origins" })
+    .min(1, { error: "must not be empty" }),
+  allowMethods: z
+    .array(z.string().regex(METHOD, { error: "expected an HTTP method in capitals" }), {
+      error: "expected a list of HTTP methods",
+    })
+    .default(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+  allowHeaders: z
+    .array(corsHeader, { error: "expected a list of header names" })
+    .default(["Authorization", "Content-Type"]),
+  exposeHeaders: z.array(corsHeader, { error: "expected a list of header names" }).default([]),
+  allowCredentials: bool.default(false),
+  maxAgeSeconds: intIn(0, 86_400).default(600),
+});
+
 const route = z.strictObject({
   id,
   match: z
@@ -307,6 +344,7 @@ const route = z.strictObject({
     .default([]),
   auth: auth.prefault({}),
   rateLimit: rateLimit.optional(),
+  cors: cors.optional(),
 });
 
 const issuer = z.strictObject({
@@ -422,6 +460,20 @@ const listenTls = z
     error: "clientAuth: require needs caFile",
   });
 
+const forwardAuth = z.strictObject({
+  path: routePath.default("/_cupbearer/auth"),
+  ingress: z.enum(["nginx", "traefik"], { error: "expected nginx or traefik" }),
+  listener: z.enum(["main", "admin"], { error: "expected main or admin" }).default("main"),
+  trustedSources: z
+    .array(
+      z.string({ error: "expected a CIDR" }).refine((v) => parseCidr(v) !== undefined, {
+        error: "expected a CIDR like 10.0.0.0/8 or fd00::/8, or one address",
+      }),
+      { error: "expected a list of CIDRs" },
+    )
+    .min(1, { error: "must not be empty: list the addresses of the ingress" }),
+});
+
 /** The whole document's shape; `parseConfig` adds the cross-checks. */
 export const configSchema = z.strictObject({
   listen: hostPort("0.0.0.0", 8080)
@@ -447,6 +499,7 @@ export const configSchema = z.strictObject({
     .array(route, { error: "expected a list of routes" })
     .min(1, { error: "expected at least one route" }),
   store: store.optional(),
+  forwardAuth: forwardAuth.optional(),
 });
 
 /** True when A and B are the same type (not merely assignable one way). */

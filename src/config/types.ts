@@ -40,6 +40,30 @@ export interface Config {
   routes: RouteConfig[];
   /** A store shared by a fleet of cupbearers (default: none, every pod on its own). */
   store?: StoreConfig;
+  /** An endpoint that answers an ingress's auth subrequests (default: none). */
+  forwardAuth?: ForwardAuthConfig;
+}
+
+/**
+ * `forwardAuth`: an endpoint for ingresses (ingress-nginx `auth-url`, Traefik ForwardAuth) that
+ * answers whether the request they describe passes the routes' rules, without forwarding it.
+ */
+export interface ForwardAuthConfig {
+  /** The endpoint's exact path (default `/_cupbearer/auth`); on `main` it shadows every route there. */
+  path: string;
+  /**
+   * Whose headers describe the original request, required: `nginx` reads `X-Original-URL` and
+   * `X-Original-Method` (ingress-nginx `auth-url`, nginx `auth_request`); `traefik` reads
+   * `X-Forwarded-Method`, `X-Forwarded-Host` and `X-Forwarded-Uri` (Traefik ForwardAuth).
+   */
+  ingress: "nginx" | "traefik";
+  /** The listener that serves it (default `main`); on `admin`, not `/healthz`, `/readyz` or `/metrics`. */
+  listener: "main" | "admin";
+  /**
+   * The addresses allowed to ask, as CIDRs or single addresses; at least one. Only they may
+   * describe a request through `X-Original-*` / `X-Forwarded-*`; others get 403.
+   */
+  trustedSources: string[];
 }
 
 /** `store`: what a fleet of cupbearers shares. */
@@ -245,6 +269,8 @@ export interface RouteConfig {
   auth: AuthConfig;
   /** Limits on how often callers may use the route (default: none). */
   rateLimit?: RateLimitConfig;
+  /** Cross-origin calls from browsers (default: none, `OPTIONS` is an ordinary request). */
+  cors?: CorsConfig;
 }
 
 /** `routes[].rateLimit`. */
@@ -264,6 +290,29 @@ export interface PerCallerRateLimitConfig {
   perSeconds: number;
   /** Requests allowed at once after a quiet time, 1–1000000 (default `requests`). */
   burst?: number;
+}
+
+/**
+ * `routes[].cors`: cupbearer answers this route's CORS preflights itself, without a token and
+ * without asking the upstream, and adds the allow headers to its answers for listed origins.
+ */
+export interface CorsConfig {
+  /**
+   * The origins allowed, each `scheme://host[:port]` exactly as browsers send it (no path, no
+   * trailing slash), or `["*"]` alone for every origin; at least one. `*` contradicts
+   * `allowCredentials: true`.
+   */
+  allowOrigins: string[];
+  /** The methods a preflight may ask for, upper case (default GET, HEAD, POST, PUT, PATCH, DELETE). */
+  allowMethods: string[];
+  /** The request headers a preflight may ask for (default Authorization, Content-Type); no `*`. */
+  allowHeaders: string[];
+  /** The response headers scripts may read beyond the safelisted ones (default `[]`). */
+  exposeHeaders: string[];
+  /** Whether browsers may send cookies and read the answer of a credentialed call (default false). */
+  allowCredentials: boolean;
+  /** How long browsers may cache a preflight's answer, 0–86400 s (default 600). */
+  maxAgeSeconds: number;
 }
 
 /** `routes[].match`: all the keys given must fit; a key left out fits everything. */

@@ -84,6 +84,8 @@ export interface AnswerHeaders {
    * (the exchange already listens for that close: a second listener per request is avoidable cost).
    */
   cancelWith(cancel: () => void): void;
+  /** Adds what the route adds to every answer (CORS headers), to the headers about to be sent. */
+  decorate?(headers: Record<string, string | string[]>): void;
 }
 
 /** An error answer held in memory, within its bound, until it is rewritten. */
@@ -162,6 +164,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     out["x-request-id"] = this.answer.requestId;
     if (this.answer.draining()) out.connection = "close";
     this.answerHeaders?.(out, statusCode);
+    this.answer.decorate?.(out);
     if (statusCode >= 300 && statusCode !== 304 && this.errorBody !== undefined) {
       this.held = { body: new ErrorAnswerBuffer(this.errorBody.maxBytes), headers: out };
       return;

@@ -2,15 +2,17 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TokenVerifier } from "../auth/verifier.js";
+import { addCorsHeaders } from "../core/cors.js";
 import { validRequestId } from "../core/headers.js";
 import { requestHost } from "../core/host.js";
 import type { Identity } from "../core/identity.js";
-import { evaluate, ruleRefusal } from "../core/policy.js";
 import { type TraceContext, traceContext } from "../core/trace.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
+import { authorizeRequest } from "./authorize.js";
+import { answerPreflight, findPreflight } from "./cors.js";
 import { forward, forwardUpgrade, type UpstreamConnections } from "./forwarder.js";
 import { NO_ROUTE, type ProxyRoute, type RouteTable } from "./route-table.js";
 import { type AuthorizedExchange, NOTHING_HELD } from "./upstream.js";
@@ -70,36 +72,27 @@ abstract class Exchange implements AuthorizedExchange {
 
   abstract continueBody(): void;
 
-  /** The route and the caller, or a Refusal: everything that decides whether the request passes. */
+  /** The route and the caller, or a Refusal: the decision the forward-auth endpoint shares. */
   protected async authorize(): Promise<ProxyRoute> {
-    const route = await this.routeAndCaller();
+    const { req } = this;
+    const facts = {
+      host: requestHost(req.rawHeaders),
+      method: this.method,
+      target: req.url ?? "",
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+    };
+    const route = await authorizeRequest(this.state, facts, this);
     // Once the caller is known: a limit is per caller (guests by their address).
     if (route.rateLimit !== undefined)
       await route.rateLimit.admit(this.identity, this.req.socket.remoteAddress);
     return route;
   }
 
-  private async routeAndCaller(): Promise<ProxyRoute> {
-    const { req, state } = this;
-    const match = state.routes.match(requestHost(req.rawHeaders), this.method, req.url ?? "");
-    if (match === undefined) throw new Refusal("no_route");
-    const { route } = match;
-    this.route = route;
-    this.path = match.path;
-    this.query = match.query;
-    if (route.mode === "public") return route;
-    const token = route.tokenSource.extract(req.headers, req.rawHeaders, match.query);
-    if (token === undefined) {
-      if (route.mode === "optional") return route;
-      throw new Refusal("missing");
-    }
-    const identity = await state.verifier.verify(token);
-    // Known before the rules are judged, so a refusal's log line names the caller.
-    this.identity = identity;
-    const decision = evaluate(route.rules, identity.issuerId, identity.claims);
-    if (!decision.allow) throw ruleRefusal(route.rules, decision);
-    this.token = token;
-    return route;
+  /** The route's CORS headers on an answer, the upstream's or cupbearer's own. */
+  decorate(headers: Record<string, string | string[]>): void {
+    const cors = this.route?.cors;
+    if (cors !== undefined) addCorsHeaders(cors, this.req.headers.origin, headers);
   }
 
   protected get metrics(): RouteMetrics {
@@ -181,6 +174,11 @@ class RequestExchange extends Exchange {
   }
 
   async run(): Promise<void> {
+    const preflight = findPreflight(this.state.routes, this.method, this.req);
+    if (preflight !== undefined) {
+      this.route = preflight.route;
+      return answerPreflight(preflight, this.req, this.res, this);
+    }
     const route = await this.authorize();
     const { upstream } = route;
     const prepared = await upstream.prepare(this);
@@ -221,6 +219,7 @@ class RequestExchange extends Exchange {
     }
     // The route's dialect (S3's XML, DynamoDB's JSON) once a route is known, else cupbearer's JSON.
     const answer = (this.route?.answer ?? errorAnswer)(refusal, this.requestId);
+    this.decorate(answer.headers);
     // A body not read yet is never read: the connection cannot carry another request.
     if (this.deps.draining() || !req.complete) answer.headers.connection = "close";
     res.writeHead(answer.status, answer.headers).end(answer.body);

@@ -3,6 +3,7 @@ import { createSigner, type Signer } from "../aws/signer.js";
 import type { Config, RouteConfig } from "../config/types.js";
 import { serviceDialect } from "../core/aws-dialect.js";
 import { AWS_REPLACED_HEADERS } from "../core/aws-request.js";
+import { type CorsRules, compileCors } from "../core/cors.js";
 import { type RequestHeaderFilter, requestHeaderFilter } from "../core/headers.js";
 import { STANDARD_IDENTITY_HEADERS } from "../core/identity.js";
 import { type AuthRules, compileRules } from "../core/policy.js";
@@ -29,6 +30,8 @@ export interface ProxyRoute extends CompiledRoute {
   readonly rateLimit?: CallerRateLimiter;
   /** How this route's refusals are written: cupbearer's JSON, or its AWS service's dialect. */
   readonly answer: AnswerWriter;
+  /** Set when the route answers CORS preflights and adds CORS headers to its answers. */
+  readonly cors: CorsRules | undefined;
 }
 
 /** What compiling routes needs beyond the config: process-wide state that outlives a reload. */
@@ -151,6 +154,7 @@ export class RouteTable {
           onLimited: () => limited.inc(),
         });
       const answer = writerFor(aws?.service);
+      const cors = r.cors === undefined ? undefined : compileCors(r.cors);
       return {
         ...route,
         mode: r.auth.mode,
@@ -160,6 +164,7 @@ export class RouteTable {
         metrics,
         ...(rateLimit && { rateLimit }),
         answer,
+        cors,
       };
     });
     this.unmatched = new RouteMetrics(deps.metrics, NO_ROUTE);

@@ -1,0 +1,67 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { TokenVerifier } from "../auth/verifier.js";
+import type { Identity } from "../core/identity.js";
+import { evaluate, ruleRefusal } from "../core/policy.js";
+import { Refusal } from "../errors.js";
+import type { ProxyRoute, RouteTable } from "./route-table.js";
+
+/**
+ * The one decision whether a request passes: match, token, verify, rules. The proxy's pipeline
+ * and the forward-auth endpoint both call it, so an ingress gets exactly the proxy's answers.
+ */
+
+/** What the decision reads of a request: where it goes, and the headers that may carry its token. */
+export interface RequestFacts {
+  /** The one valid Host (or what an ingress says the original one was). */
+  readonly host: string | undefined;
+  readonly method: string;
+  /** The request target in origin form: path and query as sent. */
+  readonly target: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: readonly string[];
+}
+
+/** Filled in as the decision goes, so the log line of a refusal still names the route and caller. */
+export interface AuthorizationScope {
+  route: ProxyRoute | undefined;
+  /** The normalized path the route matched. */
+  path: string;
+  /** The query as sent, with its leading "?", or "". */
+  query: string;
+  identity: Identity | undefined;
+  /** The verified token, set only once the route's rules passed. */
+  token: string | undefined;
+}
+
+/** The config-derived state the decision runs on. */
+export interface AuthorizingState {
+  readonly routes: RouteTable;
+  readonly verifier: TokenVerifier;
+}
+
+/** The route and the caller, or a Refusal: everything that decides whether the request passes. */
+export async function authorizeRequest(
+  state: AuthorizingState,
+  request: RequestFacts,
+  scope: AuthorizationScope,
+): Promise<ProxyRoute> {
+  const match = state.routes.match(request.host, request.method, request.target);
+  if (match === undefined) throw new Refusal("no_route");
+  const { route } = match;
+  scope.route = route;
+  scope.path = match.path;
+  scope.query = match.query;
+  if (route.mode === "public") return route;
+  const token = route.tokenSource.extract(request.headers, request.rawHeaders, match.query);
+  if (token === undefined) {
+    if (route.mode === "optional") return route;
+    throw new Refusal("missing");
+  }
+  const identity = await state.verifier.verify(token);
+  // Known before the rules are judged, so a refusal's log line names the caller.
+  scope.identity = identity;
+  const decision = evaluate(route.rules, identity.issuerId, identity.claims);
+  if (!decision.allow) throw ruleRefusal(route.rules, decision);
+  scope.token = token;
+  return route;
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { BlockList } from "node:net";
+import type { ForwardAuthConfig } from "../config/types.js";
+import { originalRequest, parseCidr } from "../core/forward-auth.js";
+import { validRequestId } from "../core/headers.js";
+import { type Identity, identityHeaders } from "../core/identity.js";
+import { Refusal } from "../errors.js";
+import type { Logger } from "../log.js";
+import { methodLabel } from "../metrics.js";
+import { errorAnswer } from "./answers.js";
+import { type AuthorizationScope, type AuthorizingState, authorizeRequest } from "./authorize.js";
+import { NO_ROUTE, type ProxyRoute } from "./route-table.js";
+
+/**
+ * The forward-auth endpoint: an ingress asks whether a request may pass, and gets the proxy's own
+ * decision (the same `authorize`) without the request being forwarded: 200 with the identity
+ * headers, or the refusal the proxy would give (401, 403, …).
+ */
+
+/** `forwardAuth`, compiled once per config. */
+export interface ForwardAuthEndpoint {
+  readonly path: string;
+  readonly listener: ForwardAuthConfig["listener"];
+  readonly ingress: ForwardAuthConfig["ingress"];
+  readonly sources: BlockList;
+}
+
+export function compileForwardAuth(config: ForwardAuthConfig | undefined): ForwardAuthEndpoint | undefined {
+  if (config === undefined) return undefined;
+  const sources = new BlockList();
+  for (const entry of config.trustedSources) {
+    const cidr = parseCidr(entry);
+    // The schema checked every entry; one that does not parse here is a bug.
+    if (cidr === undefined) throw new Error(`forwardAuth.trustedSources: ${entry} was not checked`);
+    sources.addSubnet(cidr.address, cidr.prefix, cidr.family === 4 ? "ipv4" : "ipv6");
+  }
+  return { path: config.path, listener: config.listener, ingress: config.ingress, sources };
+}
+
+/**
+ * Whether the asker's address is trusted. An IPv4 client of a dual-stack socket shows as
+ * `::ffff:a.b.c.d`: BlockList matches that against IPv4 subnets itself.
+ */
+export function sourceAllowed(sources: BlockList, address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return sources.check(address, address.includes(":") ? "ipv6" : "ipv4");
+}
+
+export interface ForwardAuthDeps {
+  state: () => AuthorizingState & { readonly forwardAuth: ForwardAuthEndpoint | undefined };
+  log: Logger;
+  /** True once shutdown has begun: answers then ask the client to close its connection. */
+  draining: () => boolean;
+  /** Told when each request begins and when its response has closed (graceful stop waits). */
+  requests: { requestStarted(): void; requestEnded(): void };
+}
+
+/** One decision, with what its log line and metrics need. */
+class Decision implements AuthorizationScope {
+  route: ProxyRoute | undefined;
+  path = "";
+  query = "";
+  identity: Identity | undefined;
+  token: string | undefined;
+}
+
+/**
+ * A request listener for `listener` that takes the requests to the forward-auth path (returns
+ * true) and leaves every other one to the caller (returns false).
+ */
+export function createForwardAuth(deps: ForwardAuthDeps, listener: ForwardAuthConfig["listener"]) {
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    const state = deps.state();
+    const endpoint = state.forwardAuth;
+    if (endpoint === undefined || endpoint.listener !== listener) return false;
+    const url = req.url ?? "";
+    const queryAt = url.indexOf("?");
+    if ((queryAt < 0 ? url : url.slice(0, queryAt)) !== endpoint.path) return false;
+    decide(deps, state, endpoint, req, res).catch(() => res.destroy());
+    return true;
+  };
+}
+
+async function decide(
+  deps: ForwardAuthDeps,
+  state: ReturnType<ForwardAuthDeps["state"]>,
+  endpoint: ForwardAuthEndpoint,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const started = performance.now();
+  const requestId = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
+  const decision = new Decision();
+  let method = req.method ?? "GET";
+  let target = "";
+  deps.requests.requestStarted();
+  res.on("close", () => deps.requests.requestEnded());
+  const headers: Record<string, string> = { "cache-control": "no-store", "x-request-id": requestId };
+  let status: number;
+  let refusal: Refusal | undefined;
+  try {
+    if (!sourceAllowed(endpoint.sources, req.socket.remoteAddress)) {
+      throw new Refusal("untrusted_source", `forward-auth asked by ${req.socket.remoteAddress}`);
+    }
+    const original = originalRequest(req.headers, endpoint.ingress);
+    method = original.method;
+    target = original.target;
+    const facts = { ...original, headers: req.headers, rawHeaders: req.rawHeaders };
+    const route = await authorizeRequest(state, facts, decision);
+    if (route.upstream.kind !== "plain") throw new Refusal("aws_route", "forward-auth cannot sign for AWS");
+    const { identity } = decision;
+    if (identity !== undefined) {
+      const claims = Object.entries(route.config.auth.claimHeaders).map(
+        ([h, c]) => [h.toLowerCase(), c] as const,
+      );
+      for (const [name, value] of identityHeaders(identity, claims)) headers[name] = value;
+    }
+    status = 200;
+    headers["content-length"] = "0";
+    if (deps.draining()) headers.connection = "close";
+    res.writeHead(status, headers).end();
+  } catch (err) {
+    refusal = err instanceof Refusal ? err : new Refusal("bad_request", (err as Error)?.message);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const answer = errorAnswer(refusal, requestId);
+    if (deps.draining()) answer.headers.connection = "close";
+    status = answer.status;
+    res.writeHead(answer.status, answer.headers).end(answer.body);
+  }
+  account(deps, state, decision, { started, method, target, status, refusal, requestId });
+}
+
+/** Counts the decision on its route and writes its access line. */
+function account(
+  deps: ForwardAuthDeps,
+  state: ReturnType<ForwardAuthDeps["state"]>,
+  decision: Decision,
+  r: {
+    started: number;
+    method: string;
+    target: string;
+    status: number;
+    refusal: Refusal | undefined;
+    requestId: string;
+  },
+): void {
+  const seconds = (performance.now() - r.started) / 1000;
+  const metrics = decision.route?.metrics ?? state.routes.unmatched;
+  metrics.request(methodLabel(r.method), r.status);
+  metrics.requestDuration.observe(seconds);
+  const { refusal } = r;
+  if (refusal !== undefined && refusal.reason !== "no_route") metrics.authFailure(refusal.reason);
+  const { log } = deps;
+  if (!log.isLevelEnabled("info")) return;
+  const queryAt = r.target.indexOf("?");
+  const line = {
+    requestId: r.requestId,
+    route: decision.route?.id ?? NO_ROUTE,
+    method: r.method,
+    path: queryAt < 0 ? r.target : r.target.slice(0, queryAt),
+    status: r.status,
+    durationMs: Math.round(seconds * 1e4) / 10,
+    sub: decision.identity?.subject,
+    forwardAuth: true,
+  };
+  if (refusal === undefined) log.info(line, "forward-auth allowed");
+  else log.info({ ...line, reason: refusal.reason, detail: refusal.message }, "forward-auth refused");
+}
