@@ -11,6 +11,7 @@ import type { AppOptions } from "../app.js";
 import { loadConfigFile } from "../config/load.js";
 import { type Config, ConfigError } from "../config/types.js";
 import { devBanner, devConfig } from "../dev.js";
+import type { PromptInput } from "../signin/terminal-prompter.js";
 import { type SignalSource, serve } from "./serve.js";
 
 export type { SignalSource } from "./serve.js";
@@ -25,11 +26,19 @@ export interface CliIo {
   signals: SignalSource;
   /** Handed to createApp (e.g. a logger writing somewhere other than stdout). */
   app?: AppOptions;
+  /** Where `cupbearer login` reads answers (a terminal, or lines); none: no input at all. */
+  stdin?: PromptInput;
 }
 
 /** The real process's streams, environment and signals. */
 export function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, signals: process };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    signals: process,
+    stdin: process.stdin,
+  };
 }
 
 export const USAGE = `Usage:
@@ -46,6 +55,15 @@ export const USAGE = `Usage:
       --port PORT                   listen port (default 8080)
       --host HOST                   listen address (default 127.0.0.1)
       --admin-port PORT             /healthz, /readyz, /metrics on 127.0.0.1 (default 9090)
+  cupbearer login --user-pool ID --client-id ID [options]
+                                    sign in from the terminal; tokens stored 0600
+  cupbearer token [--access|--id] [--user U]
+                                    print a stored token valid for 5 more minutes
+  cupbearer logout [--global] [--user U]
+                                    revoke (or sign out everywhere) and forget the tokens
+  cupbearer aws-credentials --identity-pool ID [--role ARN] [--user U]
+                                    credential_process JSON for the AWS CLI and SDKs
+  cupbearer COMMAND --help          a sign-in command's options
   cupbearer --version               print the version
   cupbearer --help                  print this help`;
 
@@ -60,6 +78,15 @@ const OPTIONS = {
   host: { type: "string" },
   "admin-port": { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
+
+type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
+/** The sign-in commands, each parsing its own flags; loaded on use (they bring the user-pool SDK). */
+const SIGNIN_COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  login: async () => (await import("./login.js")).login,
+  token: async () => (await import("./token.js")).token,
+  logout: async () => (await import("./logout.js")).logout,
+  "aws-credentials": async () => (await import("./aws-credentials.js")).awsCredentials,
+};
 
 /** The flags only `cupbearer dev` takes. */
 const DEV_FLAGS = ["upstream", "issuer", "client-id", "port", "host", "admin-port"] as const;
@@ -88,6 +115,8 @@ export function version(): string {
  * or SIGINT arrives through `io.signals`. Unexpected failures reject.
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const signInCommand = SIGNIN_COMMANDS[argv[0] ?? ""];
+  if (signInCommand !== undefined) return (await signInCommand())(argv.slice(1), io);
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true });
