@@ -140,7 +140,10 @@ export interface StandalonePoolProps {
  * `cupbearer aws-credentials`: the same exchange as the AWS routes, without metrics. The
  * enhanced flow; `close()` destroys its client.
  */
-export function standaloneProvider(props: StandalonePoolProps): { provider: CredentialsProvider; close(): void } {
+export function standaloneProvider(props: StandalonePoolProps): {
+  provider: CredentialsProvider;
+  close(): void;
+} {
   const identity = new CognitoIdentityClient({
     region: props.region,
     maxAttempts: SDK_MAX_ATTEMPTS,

@@ -50,7 +50,11 @@ export async function awsCredentials(argv: readonly string[], io: CliIo): Promis
   const identityPoolId = values["identity-pool"];
   const region = identityPoolId?.split(":")[0];
   if (!identityPoolId || !region || !/^[a-z0-9-]+:[0-9a-f-]+$/.test(identityPoolId)) {
-    return usageProblem(io, "--identity-pool: expected an identity pool id like eu-west-1:0123abcd-...", AWS_CREDENTIALS_USAGE);
+    return usageProblem(
+      io,
+      "--identity-pool: expected an identity pool id like eu-west-1:0123abcd-...",
+      AWS_CREDENTIALS_USAGE,
+    );
   }
   return reported(io, "aws-credentials", async () => {
     const store = storeOf(io);

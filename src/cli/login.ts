@@ -42,7 +42,8 @@ export async function login(argv: readonly string[], io: CliIo): Promise<number>
   if (typeof values === "number") return values;
   const userPoolId = values["user-pool"];
   const clientId = values["client-id"];
-  if (!userPoolId || !clientId) return usageProblem(io, "cupbearer login needs --user-pool and --client-id", LOGIN_USAGE);
+  if (!userPoolId || !clientId)
+    return usageProblem(io, "cupbearer login needs --user-pool and --client-id", LOGIN_USAGE);
   const flow = (values.flow ?? "srp") as LoginFlow;
   if (!LOGIN_FLOWS.includes(flow)) {
     return usageProblem(io, `--flow: expected one of ${LOGIN_FLOWS.join(", ")}`, LOGIN_USAGE);
@@ -66,7 +67,8 @@ export async function login(argv: readonly string[], io: CliIo): Promise<number>
     const client = cognitoClient({ region, endpoint });
     try {
       const username =
-        values.username ?? (await prompter.ask({ kind: "username", label: "Username", secret: false })).trim();
+        values.username ??
+        (await prompter.ask({ kind: "username", label: "Username", secret: false })).trim();
       if (username === "") throw new SignInError("no username given");
       // A device remembered at an earlier sign-in of this user lets Cognito skip MFA.
       const earlier = safeRead(store, { userPoolId, clientId, username });

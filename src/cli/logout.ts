@@ -50,7 +50,9 @@ export async function logout(argv: readonly string[], io: CliIo): Promise<number
       // Forgotten here all the same: a sign-in the user wants gone must not linger.
       store.remove(key);
       const reason = explainLogout(err, global, whereOf(location));
-      io.stderr.write(`cupbearer logout: ${reason}; the stored tokens of ${key.username} are forgotten anyway\n`);
+      io.stderr.write(
+        `cupbearer logout: ${reason}; the stored tokens of ${key.username} are forgotten anyway\n`,
+      );
       return 1;
     } finally {
       client.destroy();

@@ -5,7 +5,15 @@
  */
 import { freshSession } from "../signin/session.js";
 import type { CliIo } from "./main.js";
-import { PICK_OPTIONS, PICK_USAGE, parseCommand, queryOf, reported, storeOf, usageProblem } from "./signin-common.js";
+import {
+  PICK_OPTIONS,
+  PICK_USAGE,
+  parseCommand,
+  queryOf,
+  reported,
+  storeOf,
+  usageProblem,
+} from "./signin-common.js";
 
 export const TOKEN_USAGE = `Usage: cupbearer token [--access|--id] [--user U]
   Prints a token of a stored sign-in, valid for at least 5 minutes (refreshed when needed).

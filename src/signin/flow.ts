@@ -19,7 +19,6 @@ import {
 } from "@aws-sdk/client-cognito-identity-provider";
 import { explain, type FlowName, SignInError } from "./messages.js";
 import type { Prompter } from "./prompter.js";
-import type { RememberedDevice } from "./store.js";
 import { otpauthUri, qrText } from "./qr.js";
 import {
   claimSignature,
@@ -31,6 +30,7 @@ import {
   srpClientKeys,
   srpTimestamp,
 } from "./srp.js";
+import type { RememberedDevice } from "./store.js";
 
 /** The flows `cupbearer login --flow` offers. */
 export type LoginFlow = Exclude<FlowName, "refresh">;
@@ -126,11 +126,17 @@ class Engine {
   /** SECRET_HASH for the current username, when the client has a secret. */
   #hash(): Responses {
     const { clientSecret, clientId } = this.#p;
-    return clientSecret === undefined ? {} : { SECRET_HASH: secretHash(clientSecret, this.#round.username, clientId) };
+    return clientSecret === undefined
+      ? {}
+      : { SECRET_HASH: secretHash(clientSecret, this.#round.username, clientId) };
   }
 
   async #password(): Promise<string> {
-    this.#round.password ??= await this.#p.prompter.ask({ kind: "password", label: "Password", secret: true });
+    this.#round.password ??= await this.#p.prompter.ask({
+      kind: "password",
+      label: "Password",
+      secret: true,
+    });
     return this.#round.password;
   }
 
@@ -153,7 +159,9 @@ class Engine {
       const name = out.ChallengeName;
       if (name === undefined) throw new SignInError("Cognito answered with neither tokens nor a challenge");
       if (round >= maxRounds) {
-        throw new SignInError(`Cognito asked more than ${maxRounds} challenges: the pool's custom challenges never end`);
+        throw new SignInError(
+          `Cognito asked more than ${maxRounds} challenges: the pool's custom challenges never end`,
+        );
       }
       const parameters = out.ChallengeParameters ?? {};
       if (parameters.USERNAME) this.#round.username = parameters.USERNAME;
@@ -234,16 +242,27 @@ class Engine {
 
   async #passwordVerifier(parameters: Record<string, string>): Promise<Responses> {
     const srp = this.#round.srp;
-    if (srp === undefined) throw new SignInError("Cognito asked for an SRP proof of a sign-in that sent no SRP_A");
+    if (srp === undefined)
+      throw new SignInError("Cognito asked for an SRP proof of a sign-in that sent no SRP_A");
     const { SRP_B: srpB, SALT: salt, SECRET_BLOCK: secretBlock } = parameters;
-    if (!srpB || !salt || !secretBlock) throw new SignInError("Cognito's PASSWORD_VERIFIER challenge lacks SRP_B, SALT or SECRET_BLOCK");
+    if (!srpB || !salt || !secretBlock)
+      throw new SignInError("Cognito's PASSWORD_VERIFIER challenge lacks SRP_B, SALT or SECRET_BLOCK");
     const poolName = poolNameOf(this.#p.userPoolId);
-    const key = clientKey(srp, { srpB, salt }, { poolName, userId: this.#round.srpUserId, password: await this.#password() });
+    const key = clientKey(
+      srp,
+      { srpB, salt },
+      { poolName, userId: this.#round.srpUserId, password: await this.#password() },
+    );
     const timestamp = srpTimestamp(this.#now());
     const responses: Responses = {
       PASSWORD_CLAIM_SECRET_BLOCK: secretBlock,
       TIMESTAMP: timestamp,
-      PASSWORD_CLAIM_SIGNATURE: claimSignature(key, { poolName, userId: this.#round.srpUserId, secretBlock, timestamp }),
+      PASSWORD_CLAIM_SIGNATURE: claimSignature(key, {
+        poolName,
+        userId: this.#round.srpUserId,
+        secretBlock,
+        timestamp,
+      }),
     };
     if (this.#p.device !== undefined) responses.DEVICE_KEY = this.#p.device.key;
     return responses;
@@ -251,7 +270,8 @@ class Engine {
 
   #device(): RememberedDevice {
     const device = this.#p.device;
-    if (device === undefined) throw new SignInError("Cognito asked for a remembered device this machine does not have");
+    if (device === undefined)
+      throw new SignInError("Cognito asked for a remembered device this machine does not have");
     return device;
   }
 
@@ -266,7 +286,8 @@ class Engine {
     const srp = this.#round.deviceSrp;
     if (srp === undefined) throw new SignInError("Cognito asked for a device proof before device SRP began");
     const { SRP_B: srpB, SALT: salt, SECRET_BLOCK: secretBlock } = parameters;
-    if (!srpB || !salt || !secretBlock) throw new SignInError("Cognito's DEVICE_PASSWORD_VERIFIER challenge lacks SRP_B, SALT or SECRET_BLOCK");
+    if (!srpB || !salt || !secretBlock)
+      throw new SignInError("Cognito's DEVICE_PASSWORD_VERIFIER challenge lacks SRP_B, SALT or SECRET_BLOCK");
     const who = { poolName: device.groupKey, userId: device.key };
     const key = clientKey(srp, { srpB, salt }, { ...who, password: device.password });
     const timestamp = srpTimestamp(this.#now());
@@ -288,7 +309,11 @@ class Engine {
     // requiredAttributes: ["userAttributes.name", ...], attributes the user must set now.
     for (const attribute of listParameter(parameters.requiredAttributes)) {
       const name = attribute.replace(/^userAttributes\./, "");
-      const value = await prompter.ask({ kind: "attribute", label: `Required attribute ${name}`, secret: false });
+      const value = await prompter.ask({
+        kind: "attribute",
+        label: `Required attribute ${name}`,
+        secret: false,
+      });
       responses[`userAttributes.${name}`] = value;
     }
     this.#round.password = first;
@@ -326,9 +351,17 @@ class Engine {
       "The pool requires an authenticator app. Add this account to it (scan the code, or enter the URI):\n" +
         `${qrText(uri)}\n${uri}\n`,
     );
-    const userCode = await prompter.ask({ kind: "code", label: "Code from your authenticator app", secret: true });
+    const userCode = await prompter.ask({
+      kind: "code",
+      label: "Code from your authenticator app",
+      secret: true,
+    });
     const verified = await client.send(
-      new VerifySoftwareTokenCommand({ Session: associated.Session ?? session, UserCode: userCode, FriendlyDeviceName: "cupbearer" }),
+      new VerifySoftwareTokenCommand({
+        Session: associated.Session ?? session,
+        UserCode: userCode,
+        FriendlyDeviceName: "cupbearer",
+      }),
     );
     if (verified.Status !== "SUCCESS") throw new SignInError("the authenticator app's code was not accepted");
     return { responses: {}, session: verified.Session ?? associated.Session ?? session };
@@ -340,7 +373,11 @@ class Engine {
     const shown = Object.entries(parameters).filter(([name]) => name !== "USERNAME");
     const question = parameters.question ?? parameters.QUESTION;
     for (const [name, value] of shown) if (value !== question) prompter.say(`${name}: ${value}`);
-    return prompter.ask({ kind: "answer", label: question ?? "Answer to the pool's challenge", secret: true });
+    return prompter.ask({
+      kind: "answer",
+      label: question ?? "Answer to the pool's challenge",
+      secret: true,
+    });
   }
 
   async #finish(result: AuthenticationResultType): Promise<SignInResult> {
@@ -370,7 +407,11 @@ class Engine {
     );
     if (confirmed.UserConfirmationNecessary) {
       await this.#p.client.send(
-        new UpdateDeviceStatusCommand({ AccessToken: accessToken, DeviceKey: key, DeviceRememberedStatus: "remembered" }),
+        new UpdateDeviceStatusCommand({
+          AccessToken: accessToken,
+          DeviceKey: key,
+          DeviceRememberedStatus: "remembered",
+        }),
       );
     }
     return { key, groupKey, password: secret.password };

@@ -4,7 +4,7 @@
  * read the tokens it wrote. A lock whose holder has died, or that is older than `staleMs`, is
  * taken over, so a killed process never blocks the next one for long. Waiting is bounded.
  */
-import { openSync, readFileSync, rmSync, statSync, writeSync, closeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SignInError } from "./messages.js";
 

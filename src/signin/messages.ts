@@ -35,7 +35,14 @@ export interface ExplainContext {
   readonly where: string;
 }
 
-const NETWORK = new Set(["ECONNREFUSED", "ENOTFOUND", "ECONNRESET", "ETIMEDOUT", "EAI_AGAIN", "EHOSTUNREACH"]);
+const NETWORK = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+]);
 
 /**
  * The SDK's (or the network's) error → a SignInError with a message for a person. An error that
@@ -92,7 +99,9 @@ export function explain(err: unknown, context: ExplainContext): SignInError {
       return say(`the user pool's Lambda trigger refused the sign-in: ${text}`);
   }
   if (typeof code === "string" && NETWORK.has(code)) {
-    return say(`cannot reach Cognito at ${context.where} (${code}): check the network, --endpoint or the region`);
+    return say(
+      `cannot reach Cognito at ${context.where} (${code}): check the network, --endpoint or the region`,
+    );
   }
   if (name === "TimeoutError" || name === "AbortError") {
     return say(`Cognito at ${context.where} did not answer in time: try again`);
@@ -116,7 +125,8 @@ function notAuthorized(text: string, context: ExplainContext): string {
   if (lower.includes("not enabled") || lower.includes("not supported") || lower.includes("auth flow")) {
     return flowNotEnabled(CLIENT_SETTING[context.flow]);
   }
-  if (lower.includes("access token")) return "the stored access token is no longer valid: run cupbearer login again";
+  if (lower.includes("access token"))
+    return "the stored access token is no longer valid: run cupbearer login again";
   return "wrong username or password";
 }
 

@@ -5,7 +5,10 @@
  * finds the tokens already fresh.
  * https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-refresh-token.html
  */
-import { CognitoIdentityProviderClient, InitiateAuthCommand } from "@aws-sdk/client-cognito-identity-provider";
+import {
+  CognitoIdentityProviderClient,
+  InitiateAuthCommand,
+} from "@aws-sdk/client-cognito-identity-provider";
 import { jwtClaims } from "./flow.js";
 import { type LockOptions, withLock } from "./lock.js";
 import { explain, SignInError } from "./messages.js";
@@ -73,7 +76,8 @@ export async function freshSession(
   const minValid = options.minValidMs ?? MIN_VALID_MS;
   const load = (): StoredSession => {
     const session = store.read(key);
-    if (session === undefined) throw new SignInError(`no stored sign-in for ${key.username}: run cupbearer login first`);
+    if (session === undefined)
+      throw new SignInError(`no stored sign-in for ${key.username}: run cupbearer login first`);
     return session;
   };
   const fresh = (s: StoredSession) => s.expiresAt - now() >= minValid;
@@ -109,11 +113,17 @@ export async function refresh(
     // With device tracking on, Cognito wants the device the refresh token was issued to.
     if (session.device !== undefined) params.DEVICE_KEY = session.device.key;
     const out = await client.send(
-      new InitiateAuthCommand({ AuthFlow: "REFRESH_TOKEN_AUTH", ClientId: session.clientId, AuthParameters: params }),
+      new InitiateAuthCommand({
+        AuthFlow: "REFRESH_TOKEN_AUTH",
+        ClientId: session.clientId,
+        AuthParameters: params,
+      }),
     );
     const result = out.AuthenticationResult;
     if (!result?.IdToken || !result.AccessToken) {
-      throw new SignInError("Cognito's refresh answer lacks the ID or access token: run cupbearer login again");
+      throw new SignInError(
+        "Cognito's refresh answer lacks the ID or access token: run cupbearer login again",
+      );
     }
     const fallback = now() + (result.ExpiresIn ?? 3600) * 1000;
     return {

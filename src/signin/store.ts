@@ -6,7 +6,16 @@
  * `current` names the last sign-in, used when a command names no user.
  * https://specifications.freedesktop.org/basedir-spec/latest/
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { SignInError } from "./messages.js";
 
@@ -50,7 +59,7 @@ const MAX_FILE_BYTES = 256 * 1024;
 export function configDir(env: Readonly<Record<string, string | undefined>>): string {
   const xdg = env.XDG_CONFIG_HOME;
   // The spec: a relative path in XDG_CONFIG_HOME is invalid and must be ignored.
-  if (xdg !== undefined && xdg.startsWith("/")) return join(xdg, "cupbearer");
+  if (xdg?.startsWith("/")) return join(xdg, "cupbearer");
   const home = env.HOME;
   if (home === undefined || home === "") {
     throw new SignInError("cannot tell where to keep tokens: set HOME or XDG_CONFIG_HOME");
@@ -166,7 +175,8 @@ export class TokenStore {
    */
   find(query: SessionQuery): SessionKey {
     const all = this.list();
-    const given = query.userPoolId !== undefined || query.clientId !== undefined || query.username !== undefined;
+    const given =
+      query.userPoolId !== undefined || query.clientId !== undefined || query.username !== undefined;
     if (!given) {
       const current = this.current();
       if (current !== undefined) return current;
@@ -207,14 +217,16 @@ export function parseSession(text: string, file: string): StoredSession {
     throw new SignInError(damaged(file, "not JSON"));
   }
   const v = value as Record<string, unknown> | null;
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new SignInError(damaged(file, "not an object"));
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new SignInError(damaged(file, "not an object"));
   if (v.version !== 1) throw new SignInError(damaged(file, "unknown version"));
   const strings = ["userPoolId", "clientId", "username", "region", "idToken", "accessToken", "refreshToken"];
   for (const field of strings) {
     if (typeof v[field] !== "string" || v[field] === "") throw new SignInError(damaged(file, `no ${field}`));
   }
   for (const field of ["endpoint", "clientSecret"]) {
-    if (v[field] !== undefined && typeof v[field] !== "string") throw new SignInError(damaged(file, `bad ${field}`));
+    if (v[field] !== undefined && typeof v[field] !== "string")
+      throw new SignInError(damaged(file, `bad ${field}`));
   }
   if (typeof v.expiresAt !== "number" || !Number.isFinite(v.expiresAt)) {
     throw new SignInError(damaged(file, "no expiresAt"));

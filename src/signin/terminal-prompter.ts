@@ -167,7 +167,9 @@ export class TerminalPrompter implements Prompter {
     const line = await this.#reader.line();
     if (line === undefined) {
       const alternative = envName === undefined ? "" : `, or set ${envName}`;
-      throw new SignInError(`no answer for "${question.label}": stdin has ended (give one a line${alternative})`);
+      throw new SignInError(
+        `no answer for "${question.label}": stdin has ended (give one a line${alternative})`,
+      );
     }
     return line;
   }

@@ -94,7 +94,9 @@ t.test("password flow and SECRET_HASH on every call", async (t) => {
   t.equal(usernameOf(ok.accessToken), "bob");
   t.match(p.asked[1]?.label, /SMS to \+\*+0199/, "the SMS prompt says where the code went");
   t.equal(p.asked[1]?.secret, true, "codes are not echoed");
-  const noSecret = await run(t, f, new Scripted({ password: [PASSWORD] }), "bob", "password").catch((e: unknown) => e);
+  const noSecret = await run(t, f, new Scripted({ password: [PASSWORD] }), "bob", "password").catch(
+    (e: unknown) => e,
+  );
   t.match((noSecret as Error).message, /the app client has a secret: pass --client-secret/);
 });
 
@@ -124,15 +126,24 @@ t.test("NEW_PASSWORD_REQUIRED with a required attribute, then TOTP MFA", async (
   t.equal(f.users.get("carol")?.attributes.name, "Carol C.");
   t.equal(f.users.get("carol")?.status, "CONFIRMED");
   // The new password now signs in by SRP: the fake derived a new verifier from it.
-  await run(t, f, new Scripted({ password: ["N3w-password!"], code: [() => totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")] }), "carol");
+  await run(
+    t,
+    f,
+    new Scripted({ password: ["N3w-password!"], code: [() => totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")] }),
+    "carol",
+  );
 
   const mismatch = new Scripted({ password: ["N3w-password!"], "new-password": ["a", "b"] });
-  f.users.get("carol")!.status = "FORCE_CHANGE_PASSWORD";
+  const carol = f.users.get("carol");
+  if (carol) carol.status = "FORCE_CHANGE_PASSWORD";
   const err = await run(t, f, mismatch, "carol").catch((e: unknown) => e);
   t.match((err as Error).message, /the two new passwords differ/);
-  const weak = await run(t, f, new Scripted({ password: ["N3w-password!"], "new-password": ["short", "short"], attribute: ["C"] }), "carol").catch(
-    (e: unknown) => e,
-  );
+  const weak = await run(
+    t,
+    f,
+    new Scripted({ password: ["N3w-password!"], "new-password": ["short", "short"], attribute: ["C"] }),
+    "carol",
+  ).catch((e: unknown) => e);
   t.match((weak as Error).message, /not accepted by the pool's password policy: Password does not conform/);
 });
 
@@ -147,11 +158,19 @@ t.test("SELECT_MFA_TYPE, then a wrong and a right SMS code", async (t) => {
   const p = new Scripted({ password: [PASSWORD], choice: ["1"], code: [f.smsCode] });
   await run(t, f, p, "dan");
   t.same(p.asked[1]?.choices, ["SMS_MFA", "SOFTWARE_TOKEN_MFA"]);
-  const wrong = await run(t, f, new Scripted({ password: [PASSWORD], choice: ["sms_mfa"], code: ["000000"] }), "dan").catch(
-    (e: unknown) => e,
-  );
+  const wrong = await run(
+    t,
+    f,
+    new Scripted({ password: [PASSWORD], choice: ["sms_mfa"], code: ["000000"] }),
+    "dan",
+  ).catch((e: unknown) => e);
   t.equal((wrong as Error).message, "wrong code: sign in again and type the current code");
-  const bad = await run(t, f, new Scripted({ password: [PASSWORD], choice: ["carrier pigeon"] }), "dan").catch((e: unknown) => e);
+  const bad = await run(
+    t,
+    f,
+    new Scripted({ password: [PASSWORD], choice: ["carrier pigeon"] }),
+    "dan",
+  ).catch((e: unknown) => e);
   t.match((bad as Error).message, /"carrier pigeon" is not one of: SMS_MFA, SOFTWARE_TOKEN_MFA/);
 });
 
@@ -162,11 +181,17 @@ t.test("MFA_SETUP: the otpauth URI and a QR code are shown, the app's code verif
   const ok = await run(t, f, p, "erin");
   t.ok(ok.accessToken);
   const shown = p.said.join("\n");
-  t.match(shown, /otpauth:\/\/totp\/Cognito%20us-east-1_FakePool1:erin\?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=/);
+  t.match(
+    shown,
+    /otpauth:\/\/totp\/Cognito%20us-east-1_FakePool1:erin\?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=/,
+  );
   t.match(shown, /[▀▄█]{20}/, "a QR code drawn in block characters");
   t.equal(f.users.get("erin")?.mfa, "SOFTWARE_TOKEN_MFA", "TOTP is now the user's MFA");
-  f.users.get("erin")!.mfa = "SETUP";
-  const wrong = await run(t, f, new Scripted({ password: [PASSWORD], code: ["000000"] }), "erin").catch((e: unknown) => e);
+  const erin = f.users.get("erin");
+  if (erin) erin.mfa = "SETUP";
+  const wrong = await run(t, f, new Scripted({ password: [PASSWORD], code: ["000000"] }), "erin").catch(
+    (e: unknown) => e,
+  );
   t.match((wrong as Error).message, /authenticator app's code was not accepted/);
 });
 
@@ -187,11 +212,13 @@ t.test("custom challenges over three rounds (CUSTOM_AUTH), and a bound on rounds
     "each round's question is its prompt",
   );
   t.ok(p.said.includes("round: 2"), "other parameters are shown");
-  const wrong = await run(t, f, new Scripted({ answer: ["2", "Lyon"] }), "frank", "custom").catch((e: unknown) => e);
-  t.equal((wrong as Error).message, "wrong username or password");
-  const bounded = await run(t, f, new Scripted({ answer: ["2", "Paris", "blue"] }), "frank", "custom", { maxRounds: 2 }).catch(
+  const wrong = await run(t, f, new Scripted({ answer: ["2", "Lyon"] }), "frank", "custom").catch(
     (e: unknown) => e,
   );
+  t.equal((wrong as Error).message, "wrong username or password");
+  const bounded = await run(t, f, new Scripted({ answer: ["2", "Paris", "blue"] }), "frank", "custom", {
+    maxRounds: 2,
+  }).catch((e: unknown) => e);
   t.match((bounded as Error).message, /more than 2 challenges/);
 });
 
@@ -205,32 +232,48 @@ t.test("USER_AUTH: SELECT_CHALLENGE offers what a terminal can do", async (t) =>
   const email = new Scripted({ choice: ["EMAIL_OTP"], code: [f.emailCode] });
   await run(t, f, email, "gina", "user-auth");
   t.match(email.asked[1]?.label, /Code sent by email to a\*\*\*@e\*\*\*/);
-  const wrongSrp = await run(t, f, new Scripted({ choice: ["2"], password: ["nope"] }), "gina", "user-auth").catch(
-    (e: unknown) => e,
-  );
+  const wrongSrp = await run(
+    t,
+    f,
+    new Scripted({ choice: ["2"], password: ["nope"] }),
+    "gina",
+    "user-auth",
+  ).catch((e: unknown) => e);
   t.equal((wrongSrp as Error).message, "wrong username or password");
 });
 
-t.test("remembered devices: ConfirmDevice at the first sign-in, device SRP instead of MFA after", async (t) => {
-  const f = await fake(t, { trackDevices: true });
-  f.addUser({ username: "hugo", password: PASSWORD, mfa: "SMS_MFA" });
-  const first = await run(t, f, new Scripted({ password: [PASSWORD], code: [f.smsCode] }), "hugo");
-  const device = first.device;
-  if (device === undefined) throw new Error("no device");
-  t.ok(f.devices.get(device.key)?.remembered, "confirmed and remembered");
-  t.ok(f.calls.includes("ConfirmDevice") && f.calls.includes("UpdateDeviceStatus"));
-  f.calls.length = 0;
-  const p = new Scripted({ password: [PASSWORD] });
-  const second = await run(t, f, p, "hugo", "srp", { device });
-  t.same(p.asked.map((q) => q.kind), ["password"], "no SMS code: the device stood in for it");
-  t.same(f.calls, ["InitiateAuth", "RespondToAuthChallenge", "RespondToAuthChallenge", "RespondToAuthChallenge"]);
-  t.equal(second.device?.key, device.key);
-  // A device password that is not the confirmed one fails the device claim.
-  const forged = await run(t, f, new Scripted({ password: [PASSWORD] }), "hugo", "srp", {
-    device: { ...device, password: "not-the-device-password" },
-  }).catch((e: unknown) => e);
-  t.equal((forged as Error).message, "wrong username or password");
-});
+t.test(
+  "remembered devices: ConfirmDevice at the first sign-in, device SRP instead of MFA after",
+  async (t) => {
+    const f = await fake(t, { trackDevices: true });
+    f.addUser({ username: "hugo", password: PASSWORD, mfa: "SMS_MFA" });
+    const first = await run(t, f, new Scripted({ password: [PASSWORD], code: [f.smsCode] }), "hugo");
+    const device = first.device;
+    if (device === undefined) throw new Error("no device");
+    t.ok(f.devices.get(device.key)?.remembered, "confirmed and remembered");
+    t.ok(f.calls.includes("ConfirmDevice") && f.calls.includes("UpdateDeviceStatus"));
+    f.calls.length = 0;
+    const p = new Scripted({ password: [PASSWORD] });
+    const second = await run(t, f, p, "hugo", "srp", { device });
+    t.same(
+      p.asked.map((q) => q.kind),
+      ["password"],
+      "no SMS code: the device stood in for it",
+    );
+    t.same(f.calls, [
+      "InitiateAuth",
+      "RespondToAuthChallenge",
+      "RespondToAuthChallenge",
+      "RespondToAuthChallenge",
+    ]);
+    t.equal(second.device?.key, device.key);
+    // A device password that is not the confirmed one fails the device claim.
+    const forged = await run(t, f, new Scripted({ password: [PASSWORD] }), "hugo", "srp", {
+      device: { ...device, password: "not-the-device-password" },
+    }).catch((e: unknown) => e);
+    t.equal((forged as Error).message, "wrong username or password");
+  },
+);
 
 t.test("throttling: retried by the SDK, then said plainly", async (t) => {
   const f = await fake(t);
@@ -260,15 +303,40 @@ const ERRORS: Array<[string, string, RegExp, LoginFlow?]> = [
   ["PasswordResetRequiredException", "Password reset required for the user", /must be reset first/],
   ["TooManyFailedAttemptsException", "Too many", /too many failed attempts/],
   ["LimitExceededException", "Attempt limit exceeded", /throttling/],
-  ["ResourceNotFoundException", "User pool client x does not exist.", /does not know this user pool or app client/],
-  ["InvalidParameterException", "USER_PASSWORD_AUTH flow not enabled for this client", /add ALLOW_USER_PASSWORD_AUTH to its authentication flows/, "password"],
+  [
+    "ResourceNotFoundException",
+    "User pool client x does not exist.",
+    /does not know this user pool or app client/,
+  ],
+  [
+    "InvalidParameterException",
+    "USER_PASSWORD_AUTH flow not enabled for this client",
+    /add ALLOW_USER_PASSWORD_AUTH to its authentication flows/,
+    "password",
+  ],
   ["InvalidParameterException", "USER_SRP_AUTH is not enabled for the client.", /add ALLOW_USER_SRP_AUTH/],
   ["NotAuthorizedException", "Auth flow not enabled for this client", /add ALLOW_USER_AUTH/, "user-auth"],
-  ["InvalidParameterException", "1 validation error detected", /Cognito refused a parameter: 1 validation error/],
+  [
+    "InvalidParameterException",
+    "1 validation error detected",
+    /Cognito refused a parameter: 1 validation error/,
+  ],
   ["ExpiredCodeException", "Invalid code provided", /code has expired/],
-  ["InvalidUserPoolConfigurationException", "SMS not configured", /configuration does not allow this sign-in: SMS not configured/],
-  ["UnsupportedOperationException", "Essentials only", /ALLOW_USER_SRP_AUTH is not supported by this user pool/],
-  ["UserLambdaValidationException", "PreAuthentication failed", /Lambda trigger refused the sign-in: PreAuthentication failed/],
+  [
+    "InvalidUserPoolConfigurationException",
+    "SMS not configured",
+    /configuration does not allow this sign-in: SMS not configured/,
+  ],
+  [
+    "UnsupportedOperationException",
+    "Essentials only",
+    /ALLOW_USER_SRP_AUTH is not supported by this user pool/,
+  ],
+  [
+    "UserLambdaValidationException",
+    "PreAuthentication failed",
+    /Lambda trigger refused the sign-in: PreAuthentication failed/,
+  ],
   ["InternalErrorException", "boom", /Cognito refused the sign-in \(InternalErrorException\): boom/],
 ];
 
@@ -277,7 +345,9 @@ t.test("every error Cognito answers is said in words that say what to do", async
   f.addUser({ username: "jo", password: PASSWORD });
   for (const [name, message, expected, flow] of ERRORS) {
     f.failNext = { name, message };
-    const err = await run(t, f, new Scripted({ password: [PASSWORD] }), "jo", flow ?? "srp").catch((e: unknown) => e);
+    const err = await run(t, f, new Scripted({ password: [PASSWORD] }), "jo", flow ?? "srp").catch(
+      (e: unknown) => e,
+    );
     t.ok(err instanceof SignInError, name);
     t.match((err as Error).message, expected, `${name}: ${message}`);
   }
@@ -286,12 +356,22 @@ t.test("every error Cognito answers is said in words that say what to do", async
 t.test("explain: network failures, timeouts, and refresh refusals", async (t) => {
   const where = "http://127.0.0.1:1";
   const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
-  t.match(explain(refused, { flow: "srp", where }).message, /cannot reach Cognito at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/);
+  t.match(
+    explain(refused, { flow: "srp", where }).message,
+    /cannot reach Cognito at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/,
+  );
   const timeout = Object.assign(new Error("t"), { name: "TimeoutError" });
   t.match(explain(timeout, { flow: "srp", where }).message, /did not answer in time/);
-  const revoked = Object.assign(new Error("Refresh Token has been revoked"), { name: "NotAuthorizedException" });
-  t.match(explain(revoked, { flow: "refresh", where }).message, /no longer valid \(expired or revoked\): run cupbearer login again/);
-  const access = Object.assign(new Error("Access Token has been revoked"), { name: "NotAuthorizedException" });
+  const revoked = Object.assign(new Error("Refresh Token has been revoked"), {
+    name: "NotAuthorizedException",
+  });
+  t.match(
+    explain(revoked, { flow: "refresh", where }).message,
+    /no longer valid \(expired or revoked\): run cupbearer login again/,
+  );
+  const access = Object.assign(new Error("Access Token has been revoked"), {
+    name: "NotAuthorizedException",
+  });
   t.match(explain(access, { flow: "srp", where }).message, /access token is no longer valid/);
   t.match(explain("text", { flow: "srp", where }).message, /Cognito refused the sign-in \(Error\): text/);
   const own = new SignInError("mine");
@@ -303,7 +383,11 @@ t.test("explain: network failures, timeouts, and refresh refusals", async (t) =>
 });
 
 t.test("a real network failure: nothing listening", async (t) => {
-  const c = new CognitoIdentityProviderClient({ endpoint: "http://127.0.0.1:9", region: "us-east-1", maxAttempts: 1 });
+  const c = new CognitoIdentityProviderClient({
+    endpoint: "http://127.0.0.1:9",
+    region: "us-east-1",
+    maxAttempts: 1,
+  });
   t.teardown(() => c.destroy());
   const err = await signIn({
     client: c,

@@ -43,15 +43,21 @@ interface Helper {
   padHex(n: JsBigInteger): string;
 }
 const require = createRequire(import.meta.url);
-const AuthenticationHelper = (require("amazon-cognito-identity-js/lib/AuthenticationHelper.js") as {
-  default: new (poolName: string) => Helper;
-}).default;
-const BigInteger = (require("amazon-cognito-identity-js/lib/BigInteger.js") as {
-  default: new (hex: string, radix: number) => JsBigInteger;
-}).default;
-const DateHelper = (require("amazon-cognito-identity-js/lib/DateHelper.js") as {
-  default: new () => { getNowString(): string };
-}).default;
+const AuthenticationHelper = (
+  require("amazon-cognito-identity-js/lib/AuthenticationHelper.js") as {
+    default: new (poolName: string) => Helper;
+  }
+).default;
+const BigInteger = (
+  require("amazon-cognito-identity-js/lib/BigInteger.js") as {
+    default: new (hex: string, radix: number) => JsBigInteger;
+  }
+).default;
+const DateHelper = (
+  require("amazon-cognito-identity-js/lib/DateHelper.js") as {
+    default: new () => { getNowString(): string };
+  }
+).default;
 
 const jsBig = (n: bigint) => new BigInteger(n.toString(16), 16);
 

@@ -9,7 +9,7 @@
  * The server side of SRP-6a: v = g^x, B = k·v + g^b, u = H(A, B), S = (A·v^u)^b; the client proves
  * it derived the same key by signing the secret block and the timestamp with it.
  */
-import { createHmac, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
@@ -228,8 +228,11 @@ export class FakeCognito {
         return {};
       }
       case "GlobalSignOut": {
-        const claims = JSON.parse(Buffer.from(String(input.AccessToken).split(".")[1] ?? "", "base64url").toString());
-        for (const [token, user] of this.#refreshTokens) if (user === claims.username) this.#refreshTokens.delete(token);
+        const claims = JSON.parse(
+          Buffer.from(String(input.AccessToken).split(".")[1] ?? "", "base64url").toString(),
+        );
+        for (const [token, user] of this.#refreshTokens)
+          if (user === claims.username) this.#refreshTokens.delete(token);
         this.revoked.add(`global:${claims.username}`);
         return {};
       }
@@ -246,26 +249,41 @@ export class FakeCognito {
 
   #session(id: unknown): Session {
     const session = this.#sessions.get(String(id));
-    if (session === undefined) throw new FakeError("NotAuthorizedException", "Invalid session for the user, session is expired.");
+    if (session === undefined)
+      throw new FakeError("NotAuthorizedException", "Invalid session for the user, session is expired.");
     return session;
   }
 
   #checkHash(params: Record<string, string>, username: string): void {
     if (this.clientSecret === undefined) return;
     if (params.SECRET_HASH !== secretHash(this.clientSecret, username, this.clientId)) {
-      throw new FakeError("NotAuthorizedException", `Unable to verify secret hash for client ${this.clientId}`);
+      throw new FakeError(
+        "NotAuthorizedException",
+        `Unable to verify secret hash for client ${this.clientId}`,
+      );
     }
   }
 
-  #challenge(name: string, session: Session, parameters: Record<string, string> = {}, extra: object = {}): unknown {
+  #challenge(
+    name: string,
+    session: Session,
+    parameters: Record<string, string> = {},
+    extra: object = {},
+  ): unknown {
     const id = randomUUID();
     session.step = name;
     this.#sessions.set(id, session);
-    return { ChallengeName: name, Session: id, ChallengeParameters: { USERNAME: session.username, ...parameters }, ...extra };
+    return {
+      ChallengeName: name,
+      Session: id,
+      ChallengeParameters: { USERNAME: session.username, ...parameters },
+      ...extra,
+    };
   }
 
   #initiate(input: Record<string, unknown>): unknown {
-    if (input.ClientId !== this.clientId) throw new FakeError("ResourceNotFoundException", "User pool client does not exist.");
+    if (input.ClientId !== this.clientId)
+      throw new FakeError("ResourceNotFoundException", "User pool client does not exist.");
     const flow = String(input.AuthFlow);
     const params = (input.AuthParameters ?? {}) as Record<string, string>;
     const allowed = this.#options.flows;
@@ -281,18 +299,29 @@ export class FakeCognito {
     }
     const user = this.#user(params.USERNAME ?? "");
     this.#checkHash(params, user.username);
-    if (user.status === "UNCONFIRMED") throw new FakeError("UserNotConfirmedException", "User is not confirmed.");
-    const session: Session = { username: user.username, step: "", ...(params.DEVICE_KEY && { deviceKey: params.DEVICE_KEY }) };
+    if (user.status === "UNCONFIRMED")
+      throw new FakeError("UserNotConfirmedException", "User is not confirmed.");
+    const session: Session = {
+      username: user.username,
+      step: "",
+      ...(params.DEVICE_KEY && { deviceKey: params.DEVICE_KEY }),
+    };
     switch (flow) {
       case "USER_SRP_AUTH":
         return this.#passwordVerifier(user, session, params.SRP_A);
       case "USER_PASSWORD_AUTH":
-        if (params.PASSWORD !== user.password) throw new FakeError("NotAuthorizedException", "Incorrect username or password.");
+        if (params.PASSWORD !== user.password)
+          throw new FakeError("NotAuthorizedException", "Incorrect username or password.");
         return this.#afterPassword(user, session);
       case "USER_AUTH":
-        return this.#challenge("SELECT_CHALLENGE", session, {}, {
-          AvailableChallenges: ["PASSWORD", "PASSWORD_SRP", "EMAIL_OTP", "WEB_AUTHN"],
-        });
+        return this.#challenge(
+          "SELECT_CHALLENGE",
+          session,
+          {},
+          {
+            AvailableChallenges: ["PASSWORD", "PASSWORD_SRP", "EMAIL_OTP", "WEB_AUTHN"],
+          },
+        );
       case "CUSTOM_AUTH":
         session.round = 0;
         return this.#customRound(user, session);
@@ -319,7 +348,12 @@ export class FakeCognito {
   }
 
   /** Checks an SRP claim against a verifier: the server's S from A, v, b, then the signature. */
-  #checkClaim(session: Session, verifier: bigint, who: { poolName: string; userId: string }, responses: Record<string, string>): void {
+  #checkClaim(
+    session: Session,
+    verifier: bigint,
+    who: { poolName: string; userId: string },
+    responses: Record<string, string>,
+  ): void {
     const { a: A, b, B, secretBlock } = session;
     if (A === undefined || b === undefined || B === undefined || secretBlock === undefined) {
       throw new FakeError("NotAuthorizedException", "Incorrect username or password.");
@@ -344,16 +378,24 @@ export class FakeCognito {
       });
     }
     const device = session.deviceKey === undefined ? undefined : this.devices.get(session.deviceKey);
-    if (device?.remembered && device.username === user.username) return this.#challenge("DEVICE_SRP_AUTH", session);
+    if (device?.remembered && device.username === user.username)
+      return this.#challenge("DEVICE_SRP_AUTH", session);
     switch (user.mfa) {
       case "SOFTWARE_TOKEN_MFA":
         return this.#challenge("SOFTWARE_TOKEN_MFA", session);
       case "SMS_MFA":
-        return this.#challenge("SMS_MFA", session, { CODE_DELIVERY_DESTINATION: "+*******0199", CODE_DELIVERY_DELIVERY_MEDIUM: "SMS" });
+        return this.#challenge("SMS_MFA", session, {
+          CODE_DELIVERY_DESTINATION: "+*******0199",
+          CODE_DELIVERY_DELIVERY_MEDIUM: "SMS",
+        });
       case "CHOOSE":
-        return this.#challenge("SELECT_MFA_TYPE", session, { MFAS_CAN_CHOOSE: JSON.stringify(["SMS_MFA", "SOFTWARE_TOKEN_MFA"]) });
+        return this.#challenge("SELECT_MFA_TYPE", session, {
+          MFAS_CAN_CHOOSE: JSON.stringify(["SMS_MFA", "SOFTWARE_TOKEN_MFA"]),
+        });
       case "SETUP":
-        return this.#challenge("MFA_SETUP", session, { MFAS_CAN_SETUP: JSON.stringify(["SOFTWARE_TOKEN_MFA"]) });
+        return this.#challenge("MFA_SETUP", session, {
+          MFAS_CAN_SETUP: JSON.stringify(["SOFTWARE_TOKEN_MFA"]),
+        });
       default:
         return this.#signedIn(session);
     }
@@ -363,7 +405,10 @@ export class FakeCognito {
     const rounds = user.custom ?? [];
     const round = rounds[session.round ?? 0];
     if (round === undefined) return this.#signedIn(session);
-    return this.#challenge("CUSTOM_CHALLENGE", session, { question: round.question, round: String((session.round ?? 0) + 1) });
+    return this.#challenge("CUSTOM_CHALLENGE", session, {
+      question: round.question,
+      round: String((session.round ?? 0) + 1),
+    });
   }
 
   #signedIn(session: Session): unknown {
@@ -371,28 +416,42 @@ export class FakeCognito {
   }
 
   #respond(input: Record<string, unknown>): unknown {
-    if (input.ClientId !== this.clientId) throw new FakeError("ResourceNotFoundException", "User pool client does not exist.");
+    if (input.ClientId !== this.clientId)
+      throw new FakeError("ResourceNotFoundException", "User pool client does not exist.");
     const session = this.#session(input.Session);
     this.#sessions.delete(String(input.Session));
     const name = String(input.ChallengeName);
     const responses = (input.ChallengeResponses ?? {}) as Record<string, string>;
     if (name === "MFA_SETUP" && session.step === "MFA_SETUP_DONE") return this.#signedIn(session);
-    if (name !== session.step) throw new FakeError("InvalidParameterException", `expected ${session.step}, got ${name}`);
+    if (name !== session.step)
+      throw new FakeError("InvalidParameterException", `expected ${session.step}, got ${name}`);
     const user = this.#user(session.username);
-    if (responses.USERNAME !== user.username) throw new FakeError("InvalidParameterException", "USERNAME mismatch");
+    if (responses.USERNAME !== user.username)
+      throw new FakeError("InvalidParameterException", "USERNAME mismatch");
     this.#checkHash(responses, user.username);
-    const wrongCode = () => new FakeError("CodeMismatchException", "Invalid code or auth state for the user.");
+    const wrongCode = () =>
+      new FakeError("CodeMismatchException", "Invalid code or auth state for the user.");
     switch (name) {
       case "PASSWORD_VERIFIER":
-        this.#checkClaim(session, user.verifier, { poolName: poolNameOf(this.userPoolId), userId: user.id }, responses);
+        this.#checkClaim(
+          session,
+          user.verifier,
+          { poolName: poolNameOf(this.userPoolId), userId: user.id },
+          responses,
+        );
         if (responses.DEVICE_KEY !== undefined) session.deviceKey = responses.DEVICE_KEY;
         return this.#afterPassword(user, session);
       case "NEW_PASSWORD_REQUIRED": {
         const password = responses.NEW_PASSWORD ?? "";
-        if (password.length < 8) throw new FakeError("InvalidPasswordException", "Password does not conform to policy: Password not long enough");
+        if (password.length < 8)
+          throw new FakeError(
+            "InvalidPasswordException",
+            "Password does not conform to policy: Password not long enough",
+          );
         for (const attribute of user.requiredAttributes ?? []) {
           const value = responses[`userAttributes.${attribute}`];
-          if (!value) throw new FakeError("InvalidParameterException", `Missing required attribute ${attribute}`);
+          if (!value)
+            throw new FakeError("InvalidParameterException", `Missing required attribute ${attribute}`);
           user.attributes[attribute] = value;
         }
         this.#setPassword(user, password);
@@ -417,12 +476,16 @@ export class FakeCognito {
       case "SELECT_CHALLENGE":
         switch (responses.ANSWER) {
           case "PASSWORD":
-            if (responses.PASSWORD !== user.password) throw new FakeError("NotAuthorizedException", "Incorrect username or password.");
+            if (responses.PASSWORD !== user.password)
+              throw new FakeError("NotAuthorizedException", "Incorrect username or password.");
             return this.#afterPassword(user, session);
           case "PASSWORD_SRP":
             return this.#passwordVerifier(user, session, responses.SRP_A);
           case "EMAIL_OTP":
-            return this.#challenge("EMAIL_OTP", session, { CODE_DELIVERY_DESTINATION: "a***@e***", CODE_DELIVERY_DELIVERY_MEDIUM: "EMAIL" });
+            return this.#challenge("EMAIL_OTP", session, {
+              CODE_DELIVERY_DESTINATION: "a***@e***",
+              CODE_DELIVERY_DELIVERY_MEDIUM: "EMAIL",
+            });
           default:
             throw new FakeError("InvalidParameterException", "Invalid ANSWER");
         }
@@ -439,7 +502,8 @@ export class FakeCognito {
       }
       case "DEVICE_SRP_AUTH": {
         const device = this.devices.get(responses.DEVICE_KEY ?? "");
-        if (device?.verifier === undefined || device.salt === undefined) throw new FakeError("ResourceNotFoundException", "Device not found");
+        if (device?.verifier === undefined || device.salt === undefined)
+          throw new FakeError("ResourceNotFoundException", "Device not found");
         const A = BigInt(`0x${responses.SRP_A ?? "0"}`);
         const b = BigInt(`0x${randomBytes(32).toString("hex")}`);
         session.a = A;
@@ -455,8 +519,14 @@ export class FakeCognito {
       }
       case "DEVICE_PASSWORD_VERIFIER": {
         const device = this.devices.get(session.deviceKey ?? "");
-        if (device?.verifier === undefined) throw new FakeError("ResourceNotFoundException", "Device not found");
-        this.#checkClaim(session, device.verifier, { poolName: device.groupKey, userId: device.key }, responses);
+        if (device?.verifier === undefined)
+          throw new FakeError("ResourceNotFoundException", "Device not found");
+        this.#checkClaim(
+          session,
+          device.verifier,
+          { poolName: device.groupKey, userId: device.key },
+          responses,
+        );
         return { AuthenticationResult: this.#tokens(session.username, true, false), ChallengeParameters: {} };
       }
       default:
@@ -470,7 +540,13 @@ export class FakeCognito {
     const user = this.#user(username);
     const jwt = (claims: object) =>
       `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
-    const common = { sub: user.id, iss: `${this.endpoint}/${this.userPoolId}`, iat: now, exp: now + this.tokenSeconds, jti: randomUUID() };
+    const common = {
+      sub: user.id,
+      iss: `${this.endpoint}/${this.userPoolId}`,
+      iat: now,
+      exp: now + this.tokenSeconds,
+      jti: randomUUID(),
+    };
     const out: Record<string, unknown> = {
       IdToken: jwt({ ...common, aud: this.clientId, token_use: "id", "cognito:username": username }),
       AccessToken: jwt({ ...common, client_id: this.clientId, token_use: "access", username }),
@@ -503,9 +579,4 @@ class FakeError extends Error {
 
 function fail(name: string, message: string): { status: number; body: unknown } {
   return { status: 400, body: { __type: name, message } };
-}
-
-/** HMAC helper kept for tests that forge a claim with a wrong key. */
-export function forgedSignature(secretBlock: string): string {
-  return createHmac("sha256", "wrong").update(secretBlock).digest("base64");
 }
