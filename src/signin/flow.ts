@@ -102,11 +102,13 @@ export async function signIn(props: SignInProps): Promise<SignInResult> {
   try {
     return await engine.run();
   } catch (err) {
-    throw explain(err, { flow: props.flow, where: props.where });
+    throw explain(err, { flow: props.flow, where: props.where, settingPassword: engine.settingPassword });
   }
 }
 
 class Engine {
+  /** Set once a new password is sent (NEW_PASSWORD_REQUIRED), for the failure's message. */
+  settingPassword = false;
   readonly #p: SignInProps;
   readonly #round: Round;
   readonly #now: () => Date;
@@ -317,6 +319,7 @@ class Engine {
       responses[`userAttributes.${name}`] = value;
     }
     this.#round.password = first;
+    this.settingPassword = true;
     return responses;
   }
 

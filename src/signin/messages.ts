@@ -33,6 +33,8 @@ export interface ExplainContext {
   readonly flow: FlowName;
   /** The endpoint, or a region's Cognito when undefined. */
   readonly where: string;
+  /** True once a new password was sent: only then is InvalidPasswordException about the policy. */
+  readonly settingPassword?: boolean;
 }
 
 const NETWORK = new Set([
@@ -73,6 +75,8 @@ export function explain(err: unknown, context: ExplainContext): SignInError {
     case "ExpiredCodeException":
       return say("the code has expired: sign in again to get a new one");
     case "InvalidPasswordException":
+      // Some emulators (cognito-local) answer a wrong password at sign-in with this name.
+      if (context.settingPassword !== true) return say("wrong username or password");
       return say(`the new password is not accepted by the pool's password policy: ${text}`);
     case "EnableSoftwareTokenMFAException":
       return say("the authenticator app's code was not accepted: check the device's clock and try again");

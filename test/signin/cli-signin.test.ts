@@ -4,46 +4,22 @@
  * for the one thing only processes show: concurrent `cupbearer token` calls refreshing once.
  */
 import { spawn } from "node:child_process";
-import { EventEmitter } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import t, { type Test } from "tap";
-import { type CliIo, main } from "../../src/cli/main.js";
 import { withLock } from "../../src/signin/lock.js";
 import { SignInError } from "../../src/signin/messages.js";
 import { configDir, parseSession, TokenStore } from "../../src/signin/store.js";
 import { CLI } from "../support/cli.js";
 import { FakeCognito, type FakeCognitoOptions } from "../support/fake-cognito.js";
+import { type SignInRun, signInCli, tempHome } from "../support/signin-cli.js";
 
 t.setTimeout(180_000);
 
 const PASSWORD = "Corr3ct-horse!";
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** main(args) with stdin lines, an environment whose config folder is `home`. */
-async function cli(
-  args: string[],
-  home: string,
-  options: { stdin?: string; env?: Record<string, string> } = {},
-): Promise<Run> {
-  const out = { stdout: "", stderr: "" };
-  const io: CliIo = {
-    stdout: { write: (s: string) => (out.stdout += s) },
-    stderr: { write: (s: string) => (out.stderr += s) },
-    env: { XDG_CONFIG_HOME: home, ...options.env },
-    signals: new EventEmitter(),
-    ...(options.stdin !== undefined && { stdin: Readable.from([options.stdin]) }),
-  };
-  const code = await main(args, io);
-  return { code, ...out };
-}
+type Run = SignInRun;
+const cli = signInCli;
 
 async function fake(t: Test, options: FakeCognitoOptions = {}): Promise<FakeCognito> {
   const f = new FakeCognito(options);
@@ -52,9 +28,7 @@ async function fake(t: Test, options: FakeCognitoOptions = {}): Promise<FakeCogn
   return f;
 }
 
-function home(): string {
-  return mkdtempSync(join(tmpdir(), "cupbearer-signin-"));
-}
+const home = tempHome;
 
 const loginArgs = (f: FakeCognito, user: string, ...more: string[]) => [
   "login",

@@ -19,7 +19,6 @@ import {
   k,
   modPow,
   N,
-  padHex,
   passwordHashX,
   poolNameOf,
   scramble,
