@@ -18,6 +18,11 @@ import { Runtime } from "./runtime.js";
 
 export interface AppOptions {
   logger?: Logger;
+  /**
+   * Sees every request (and WebSocket upgrade) before the handler does; `cupbearer dev --as`
+   * adds a stored user's token to requests that carry none, which are then verified as usual.
+   */
+  beforeRequest?: (req: IncomingMessage) => void;
 }
 
 export interface App {
@@ -106,6 +111,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     exchanges.set(req.socket, { req, res });
     lifecycle.trackRequest(res);
+    options.beforeRequest?.(req);
     handleRequest(req, res);
   };
   server.on("request", onRequest);
@@ -114,6 +120,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   server.on("checkContinue", onRequest);
   server.on("upgrade", (req, socket, head) => {
     lifecycle.trackUpgrade(socket);
+    options.beforeRequest?.(req);
     handleUpgrade(req, socket, head);
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {

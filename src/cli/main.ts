@@ -55,6 +55,8 @@ export const USAGE = `Usage:
       --port PORT                   listen port (default 8080)
       --host HOST                   listen address (default 127.0.0.1)
       --admin-port PORT             /healthz, /readyz, /metrics on 127.0.0.1 (default 9090)
+      --as USER                     add USER's stored token (cupbearer login) to requests that
+                                    carry none; loopback only
   cupbearer login --user-pool ID --client-id ID [options]
                                     sign in from the terminal; tokens stored 0600
   cupbearer token [--access|--id] [--user U]
@@ -77,6 +79,7 @@ const OPTIONS = {
   port: { type: "string" },
   host: { type: "string" },
   "admin-port": { type: "string" },
+  as: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
@@ -89,7 +92,7 @@ const SIGNIN_COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
 };
 
 /** The flags only `cupbearer dev` takes. */
-const DEV_FLAGS = ["upstream", "issuer", "client-id", "port", "host", "admin-port"] as const;
+const DEV_FLAGS = ["upstream", "issuer", "client-id", "port", "host", "admin-port", "as"] as const;
 
 /** The package's version, found by walking up from this file (src/cli/ in tests, dist/src/cli/ when built). */
 export function version(): string {
@@ -154,8 +157,20 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       if (!(err instanceof ConfigError)) throw err;
       return usageError(io, `cupbearer dev: invalid arguments\n${indented(err.problems)}`);
     }
-    // On stderr: stdout carries the JSON log lines.
-    return serve(config, io, { onListening: (ports) => io.stderr.write(devBanner(config, ports)) });
+    const devAs =
+      values.as === undefined
+        ? undefined
+        : await (await import("./dev-as.js")).prepareDevAs(values.as, config, io);
+    if (typeof devAs === "number") return devAs;
+    const devIo = devAs === undefined ? io : { ...io, app: { ...io.app, ...devAs.app } };
+    try {
+      // On stderr: stdout carries the JSON log lines.
+      return await serve(config, devIo, {
+        onListening: (ports) => io.stderr.write(`${devAs?.banner ?? ""}${devBanner(config, ports)}`),
+      });
+    } finally {
+      devAs?.stop();
+    }
   }
 
   const devOnly = DEV_FLAGS.find((flag) => values[flag] !== undefined);
