@@ -55,6 +55,9 @@ export function usageProblem(io: CliIo, message: string, usage: string): number 
 
 /** Runs a command body: a SignInError is printed as `cupbearer <command>: message` with exit 1. */
 export async function reported(io: CliIo, command: string, body: () => Promise<number>): Promise<number> {
+  // The AWS SDK's notice that it will need a newer Node is for the project, not for a person at a
+  // prompt or a script reading `$(cupbearer token)`: keep it off these commands' terminal.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   try {
     return await body();
   } catch (err) {
