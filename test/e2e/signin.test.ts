@@ -205,7 +205,7 @@ t.test("moto: TOTP set-up at the first sign-in (a QR code, the app's code), then
       return `${totp(secret)}\n`;
     },
   });
-  t.equal(live.code, 0, live.stderr);
+  t.equal(live.code, 0, "signed in after the set-up");
   t.not(secret, "", "the secret was shown");
   t.match(live.stderr, /otpauth:\/\/totp\/Cognito%20us-east-1_[0-9a-f]+:cid\?secret=[A-Za-z2-7]+&issuer=/);
   t.match(live.stderr, /[▀▄█]{20}/, "and a QR code");

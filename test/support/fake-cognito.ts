@@ -89,6 +89,10 @@ export class FakeCognito {
   readonly calls: string[] = [];
   /** Counts REFRESH_TOKEN_AUTH sign-ins. */
   refreshes = 0;
+  /** How a refresh answers: normally; with a new refresh token (rotation); or without tokens. */
+  refreshMode: "normal" | "rotate" | "empty" = "normal";
+  /** The DEVICE_KEY of the last refresh, if any. */
+  lastRefreshDevice: string | undefined;
   /** The next `throttle` requests answer TooManyRequestsException. */
   throttle = 0;
   /** The next request answers this error. */
@@ -294,7 +298,9 @@ export class FakeCognito {
       if (username === undefined) throw new FakeError("NotAuthorizedException", "Invalid Refresh Token");
       this.#checkHash(params, username);
       this.refreshes++;
-      return { AuthenticationResult: this.#tokens(username, false) };
+      this.lastRefreshDevice = params.DEVICE_KEY;
+      if (this.refreshMode === "empty") return { AuthenticationResult: { TokenType: "Bearer" } };
+      return { AuthenticationResult: this.#tokens(username, this.refreshMode === "rotate", false) };
     }
     const user = this.#user(params.USERNAME ?? "");
     this.#checkHash(params, user.username);
