@@ -6,6 +6,8 @@
  * `current` names the last sign-in, used when a command names no user.
  * https://specifications.freedesktop.org/basedir-spec/latest/
  */
+
+import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   mkdirSync,
@@ -247,7 +249,8 @@ export function parseSession(text: string, file: string): StoredSession {
 
 /** Writes `text` to `file` 0600 through a temporary file in the same folder and a rename. */
 export function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  // Unique per process and call, so concurrent writers never share a temporary file.
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
   try {
     writeFileSync(tmp, text, { mode: FILE_MODE, flag: "wx" });
     renameSync(tmp, file);

@@ -374,7 +374,11 @@ t.test("explain: network failures, timeouts, and refresh refusals", async (t) =>
   });
   t.match(explain(access, { flow: "srp", where }).message, /access token is no longer valid/);
   const invalid = Object.assign(new Error("Invalid password"), { name: "InvalidPasswordException" });
-  t.equal(explain(invalid, { flow: "password", where }).message, "wrong username or password", "cognito-local's wrong password");
+  t.equal(
+    explain(invalid, { flow: "password", where }).message,
+    "wrong username or password",
+    "cognito-local's wrong password",
+  );
   t.match(explain("text", { flow: "srp", where }).message, /Cognito refused the sign-in \(Error\): text/);
   const own = new SignInError("mine");
   t.equal(explain(own, { flow: "srp", where }), own);
