@@ -392,7 +392,16 @@ class Engine {
     let device = this.#p.device;
     const metadata = result.NewDeviceMetadata;
     if (metadata?.DeviceKey && metadata.DeviceGroupKey) {
-      device = await this.#confirmDevice(accessToken, metadata.DeviceKey, metadata.DeviceGroupKey);
+      try {
+        device = await this.#confirmDevice(accessToken, metadata.DeviceKey, metadata.DeviceGroupKey);
+      } catch (err) {
+        // The sign-in itself succeeded: keep its tokens, and say why the device is not remembered.
+        const why = explain(err, { flow: this.#p.flow, where: this.#p.where }).message;
+        this.#p.prompter.say(
+          `Signed in, but this device could not be remembered (${why}); MFA will be asked again next time.`,
+        );
+        device = undefined;
+      }
     }
     return { idToken, accessToken, refreshToken, username, device };
   }

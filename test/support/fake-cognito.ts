@@ -95,6 +95,8 @@ export class FakeCognito {
   lastRefreshDevice: string | undefined;
   /** The next `throttle` requests answer TooManyRequestsException. */
   throttle = 0;
+  /** The next call of an operation answers an error (one-shot, by operation name). */
+  failOn: Record<string, { name: string; message: string }> = {};
   /** The next request answers this error. */
   failNext: { name: string; message: string } | undefined;
   tokenSeconds: number;
@@ -170,6 +172,11 @@ export class FakeCognito {
     if (this.throttle > 0) {
       this.throttle--;
       return fail("TooManyRequestsException", "Rate exceeded");
+    }
+    const failure = this.failOn[target];
+    if (failure !== undefined) {
+      delete this.failOn[target];
+      return fail(failure.name, failure.message);
     }
     if (this.failNext !== undefined) {
       const { name, message } = this.failNext;
