@@ -21,7 +21,7 @@ import { seedPool } from "../../demo/cognito-emulator.js";
 import { jwtClaims } from "../../src/signin/flow.js";
 import { TokenStore } from "../../src/signin/store.js";
 import { CLI } from "../support/cli.js";
-import { findOnPath, seedMotoPool } from "../support/moto.js";
+import { findOnPath, seedMotoPool, startMoto } from "../support/moto.js";
 import { sharedCognitoLocal, sharedMoto, sharedMotoWorld } from "../support/shared.js";
 import { signInCli, tempHome } from "../support/signin-cli.js";
 import { totp } from "../support/totp.js";
@@ -179,42 +179,70 @@ t.test("moto: NEW_PASSWORD_REQUIRED, then SRP with the new password", async (t) 
   t.equal(srp.code, 0, srp.stderr);
 });
 
-t.test("moto: TOTP set-up at the first sign-in (a QR code, the app's code), then TOTP sign-in", async (t) => {
-  if (moto === undefined) return t.pass("moto not running", { skip: "see the SKIPPED banner" });
-  const p = await pool(moto.endpoint, "us-east-1", true);
-  const seeded = admin(moto.endpoint, "us-east-1");
-  t.teardown(() => seeded.destroy());
-  await seeded.send(
-    new AdminCreateUserCommand({
-      UserPoolId: p.userPoolId,
-      Username: "cid",
-      TemporaryPassword: PASSWORD,
-      MessageAction: "SUPPRESS",
-    }),
-  );
-  const home = tempHome();
-  // The code is computed from the secret the command shows, as an authenticator app would.
-  let secret = "";
-  const live = await signInCli(loginArgs(p, moto.endpoint, "cid"), home, {
-    stdin: `${PASSWORD}\n`,
-    env: { CUPBEARER_NEW_PASSWORD: NEW_PASSWORD },
-    onStderr: (stderr) => {
-      const m = /secret=([A-Za-z2-7]+)/.exec(stderr);
-      if (m?.[1] === undefined || secret !== "") return undefined;
-      secret = m[1];
-      return `${totp(secret)}\n`;
-    },
-  });
-  t.equal(live.code, 0, "signed in after the set-up");
-  t.not(secret, "", "the secret was shown");
-  t.match(live.stderr, /otpauth:\/\/totp\/Cognito%20us-east-1_[0-9a-f]+:cid\?secret=[A-Za-z2-7]+&issuer=/);
-  t.match(live.stderr, /[▀▄█]{20}/, "and a QR code");
-  // Signing in again: moto now asks for the authenticator's code (SOFTWARE_TOKEN_MFA).
-  const again = await signInCli(loginArgs(p, moto.endpoint, "cid"), home, {
-    stdin: `${NEW_PASSWORD}\n${totp(secret)}\n`,
-  });
-  t.equal(again.code, 0, again.stderr);
-});
+/** Waits (at most 6 s) until at least 6 s are left in the current 30 s TOTP step, so a code is checked in the step it was made for. */
+async function clearOfStepEdge(): Promise<void> {
+  const left = 30_000 - (Date.now() % 30_000);
+  if (left < 6_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
+}
+
+t.test(
+  "moto (TOTP checked): set-up at the first sign-in (a QR code, the app's code), then TOTP sign-in",
+  async (t) => {
+    if (moto === undefined) return t.pass("moto not running", { skip: "see the SKIPPED banner" });
+    // A moto of this test's own that checks TOTP codes (the shared one takes any code).
+    const checking = await startMoto({
+      ...process.env,
+      TZ: "UTC",
+      MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP: "true",
+    });
+    t.teardown(() => checking.stop());
+    const endpoint = checking.endpoint;
+    const p = await pool(endpoint, "us-east-1", true);
+    const seeded = admin(endpoint, "us-east-1");
+    t.teardown(() => seeded.destroy());
+    await seeded.send(
+      new AdminCreateUserCommand({
+        UserPoolId: p.userPoolId,
+        Username: "cid",
+        TemporaryPassword: PASSWORD,
+        MessageAction: "SUPPRESS",
+      }),
+    );
+    const home = tempHome();
+    // The code is computed from the secret the command shows, as an authenticator app would.
+    let secret = "";
+    await clearOfStepEdge();
+    const live = await signInCli(loginArgs(p, endpoint, "cid"), home, {
+      stdin: `${PASSWORD}\n`,
+      env: { CUPBEARER_NEW_PASSWORD: NEW_PASSWORD },
+      onStderr: (stderr) => {
+        const m = /secret=([A-Za-z2-7]+)/.exec(stderr);
+        if (m?.[1] === undefined || secret !== "") return undefined;
+        secret = m[1];
+        return `${totp(secret)}\n`;
+      },
+    });
+    t.equal(live.code, 0, "signed in after the set-up");
+    t.not(secret, "", "the secret was shown");
+    t.match(live.stderr, /otpauth:\/\/totp\/Cognito%20us-east-1_[0-9a-f]+:cid\?secret=[A-Za-z2-7]+&issuer=/);
+    t.match(live.stderr, /[▀▄█]{20}/, "and a QR code");
+    // Signing in again: moto now asks for the authenticator's code (SOFTWARE_TOKEN_MFA) and checks it.
+    await clearOfStepEdge();
+    const again = await signInCli(loginArgs(p, endpoint, "cid"), home, {
+      stdin: `${NEW_PASSWORD}\n${totp(secret)}\n`,
+    });
+    t.equal(again.code, 0, again.stderr);
+    const wrongCode = String((Number(totp(secret)) + 1) % 1_000_000).padStart(6, "0");
+    const wrong = await signInCli(loginArgs(p, endpoint, "cid"), home, {
+      stdin: `${NEW_PASSWORD}\n${wrongCode}\n`,
+    });
+    t.equal(
+      wrong.stderr,
+      "cupbearer login: wrong code: sign in again and type the current code\n",
+      "moto checks the code",
+    );
+  },
+);
 
 t.test("cognito-local: password sign-in, new password, refresh, revocation", async (t) => {
   if (local === undefined) return t.pass("cognito-local not running", { skip: "see the SKIPPED banner" });
