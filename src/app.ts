@@ -22,6 +22,11 @@ import { RedisStore } from "./store/redis-store.js";
 
 export interface AppOptions {
   logger?: Logger;
+  /**
+   * Sees every request (and WebSocket upgrade) before the handler does; `cupbearer dev --as`
+   * adds a stored user's token to requests that carry none, which are then verified as usual.
+   */
+  beforeRequest?: (req: IncomingMessage) => void;
 }
 
 export interface App {
@@ -167,6 +172,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const exchanges = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     exchanges.set(req.socket, { req, res });
+    options.beforeRequest?.(req);
     if (!forwardAuthOnMain(req, res)) handleRequest(req, res);
   };
   server.on("request", onRequest);
@@ -175,6 +181,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   server.on("checkContinue", onRequest);
   server.on("upgrade", (req, socket, head) => {
     lifecycle.trackUpgrade(socket);
+    options.beforeRequest?.(req);
     handleUpgrade(req, socket, head);
   });
   // CONNECT asks for a tunnel, which cupbearer never opens (the config refuses it in methods).

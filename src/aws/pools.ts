@@ -136,3 +136,35 @@ export class IdentityPools {
     };
   }
 }
+
+/** What `standaloneProvider` needs: one identity pool, outside any config. */
+export interface StandalonePoolProps {
+  readonly identityPoolId: string;
+  readonly region: string;
+  readonly endpoint?: string | undefined;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * A provider for one identity pool with the proxy's client settings (retries, timeout), for
+ * `cupbearer aws-credentials`: the same exchange as the AWS routes, without metrics. The
+ * enhanced flow; `close()` destroys its client.
+ */
+export function standaloneProvider(props: StandalonePoolProps): {
+  provider: CredentialsProvider;
+  close(): void;
+} {
+  const identity = new CognitoIdentityClient({
+    region: props.region,
+    maxAttempts: SDK_MAX_ATTEMPTS,
+    ...(props.endpoint !== undefined && { endpoint: props.endpoint }),
+  });
+  const provider = new CredentialsProvider({
+    identityPoolId: props.identityPoolId,
+    region: props.region,
+    client: identity,
+    now: Date.now,
+    ...(props.timeoutMs !== undefined && { timeoutMs: props.timeoutMs }),
+  });
+  return { provider, close: () => identity.destroy() };
+}

@@ -12,6 +12,7 @@ import { loadConfigFile } from "../config/load.js";
 import { routeOrderWarnings } from "../config/route-order.js";
 import { type Config, ConfigError } from "../config/types.js";
 import { devBanner, devConfig } from "../dev.js";
+import type { PromptInput } from "../signin/terminal-prompter.js";
 import { checkManifestsCommand } from "./check-manifests.js";
 import { schemaCommand } from "./schema.js";
 import { type SignalSource, serve } from "./serve.js";
@@ -28,11 +29,19 @@ export interface CliIo {
   signals: SignalSource;
   /** Handed to createApp (e.g. a logger writing somewhere other than stdout). */
   app?: AppOptions;
+  /** Where `cupbearer login` reads answers (a terminal, or lines); none: no input at all. */
+  stdin?: PromptInput;
 }
 
 /** The real process's streams, environment and signals. */
 export function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, signals: process };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    signals: process,
+    stdin: process.stdin,
+  };
 }
 
 export const USAGE = `Usage:
@@ -51,6 +60,17 @@ export const USAGE = `Usage:
       --port PORT                   listen port (default 8080)
       --host HOST                   listen address (default 127.0.0.1)
       --admin-port PORT             /healthz, /readyz, /metrics on 127.0.0.1 (default 9090)
+      --as USER                     add USER's stored token (cupbearer login) to requests that
+                                    carry none; loopback only
+  cupbearer login --user-pool ID --client-id ID [options]
+                                    sign in from the terminal; tokens stored 0600
+  cupbearer token [--access|--id] [--user U]
+                                    print a stored token valid for 5 more minutes
+  cupbearer logout [--global] [--user U]
+                                    revoke (or sign out everywhere) and forget the tokens
+  cupbearer aws-credentials --identity-pool ID [--role ARN] [--user U]
+                                    credential_process JSON for the AWS CLI and SDKs
+  cupbearer COMMAND --help          a sign-in command's options
   cupbearer schema                  print the config's JSON Schema (editors: config/cupbearer.schema.json)
   cupbearer --version               print the version
   cupbearer --help                  print this help`;
@@ -66,10 +86,20 @@ const OPTIONS = {
   port: { type: "string" },
   host: { type: "string" },
   "admin-port": { type: "string" },
+  as: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
+type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
+/** The sign-in commands, each parsing its own flags; loaded on use (they bring the user-pool SDK). */
+const SIGNIN_COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  login: async () => (await import("./login.js")).login,
+  token: async () => (await import("./token.js")).token,
+  logout: async () => (await import("./logout.js")).logout,
+  "aws-credentials": async () => (await import("./aws-credentials.js")).awsCredentials,
+};
+
 /** The flags only `cupbearer dev` takes. */
-const DEV_FLAGS = ["upstream", "issuer", "client-id", "port", "host", "admin-port"] as const;
+const DEV_FLAGS = ["upstream", "issuer", "client-id", "port", "host", "admin-port", "as"] as const;
 
 /** The package's version, found by walking up from this file (src/cli/ in tests, dist/src/cli/ when built). */
 export function version(): string {
@@ -95,6 +125,8 @@ export function version(): string {
  * or SIGINT arrives through `io.signals`. Unexpected failures reject.
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const signInCommand = SIGNIN_COMMANDS[argv[0] ?? ""];
+  if (signInCommand !== undefined) return (await signInCommand())(argv.slice(1), io);
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true });
@@ -133,8 +165,20 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       if (!(err instanceof ConfigError)) throw err;
       return usageError(io, `cupbearer dev: invalid arguments\n${indented(err.problems)}`);
     }
-    // On stderr: stdout carries the JSON log lines.
-    return serve(config, io, { onListening: (ports) => io.stderr.write(devBanner(config, ports)) });
+    const devAs =
+      values.as === undefined
+        ? undefined
+        : await (await import("./dev-as.js")).prepareDevAs(values.as, config, io);
+    if (typeof devAs === "number") return devAs;
+    const devIo = devAs === undefined ? io : { ...io, app: { ...io.app, ...devAs.app } };
+    try {
+      // On stderr: stdout carries the JSON log lines.
+      return await serve(config, devIo, {
+        onListening: (ports) => io.stderr.write(`${devAs?.banner ?? ""}${devBanner(config, ports)}`),
+      });
+    } finally {
+      devAs?.stop();
+    }
   }
 
   const devOnly = DEV_FLAGS.find((flag) => values[flag] !== undefined);
