@@ -32,6 +32,7 @@ const S3_CODES: CodeTable = {
     expired: "ExpiredToken",
     busy: "SlowDown",
     credentials_throttled: "SlowDown",
+    rate_limited: "SlowDown",
   },
   byStatus: {
     400: "InvalidRequest",
@@ -52,6 +53,7 @@ const DYNAMODB_CODES: CodeTable = {
     missing: "MissingAuthenticationTokenException",
     busy: "ThrottlingException",
     credentials_throttled: "ThrottlingException",
+    rate_limited: "ThrottlingException",
   },
   byStatus: {
     400: "ValidationException",
