@@ -20,16 +20,19 @@ const ZEROS = /^0+$/;
 
 /**
  * The trace of a request whose `traceparent` header is `header` (Node joins repeated headers
- * with ", ", which is then invalid, as the spec wants for more than one). `random()` gives 32
- * random lower-case hex digits (a UUIDv4 without its dashes will do: 122 random bits).
+ * with ", ", which is then invalid, as the spec wants for more than one). `random(n)` gives `n`
+ * random bytes as lower-case hex digits.
  */
-export function traceContext(header: string | string[] | undefined, random: () => string): TraceContext {
+export function traceContext(
+  header: string | string[] | undefined,
+  random: (bytes: number) => string,
+): TraceContext {
   const value = typeof header === "string" ? header : undefined;
   if (value !== undefined && isValid(value)) {
     return { traceId: value.slice(3, 35), traceparent: value, started: false };
   }
-  const traceId = nonZero(random);
-  const parentId = nonZero(random).slice(16);
+  const traceId = nonZero(random, 16);
+  const parentId = nonZero(random, 8);
   // Flags 00: cupbearer does not sample; whoever records the trace decides.
   return { traceId, traceparent: `00-${traceId}-${parentId}-00`, started: true };
 }
@@ -51,11 +54,10 @@ function isValid(v: string): boolean {
   return version !== "ff" && !ZEROS.test(traceId) && !ZEROS.test(parentId);
 }
 
-/** 32 hex digits from `random`, with both halves non-zero (an all-zero id is invalid). */
-function nonZero(random: () => string): string {
+/** `bytes` random bytes in hex from `random`, drawn again until valid (an all-zero id is invalid). */
+function nonZero(random: (bytes: number) => string, bytes: number): string {
   for (;;) {
-    const hex = random();
-    if (HEX.test(hex) && hex.length === 32 && !ZEROS.test(hex.slice(0, 16)) && !ZEROS.test(hex.slice(16)))
-      return hex;
+    const hex = random(bytes);
+    if (hex.length === bytes * 2 && HEX.test(hex) && !ZEROS.test(hex)) return hex;
   }
 }

@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import t from "tap";
 import { traceContext } from "../../src/core/trace.js";
 
-const hex = () => randomUUID().replaceAll("-", "");
+const hex = (bytes: number) => randomBytes(bytes).toString("hex");
 const VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 t.test("a valid traceparent is kept as it came", async (t) => {
@@ -53,12 +53,18 @@ t.test("absent or invalid: a new trace is started", async (t) => {
 t.test("ids that would be invalid are drawn again", async (t) => {
   const draws = [
     "0".repeat(32),
-    `${"a".repeat(16)}${"0".repeat(16)}`,
     "not hex",
     "ab",
+    "A".repeat(32),
     "1".repeat(32),
-    "2".repeat(32),
+    "0".repeat(16),
+    "2".repeat(16),
   ];
-  const trace = traceContext(undefined, () => draws.shift() as string);
+  const asked: number[] = [];
+  const trace = traceContext(undefined, (bytes) => {
+    asked.push(bytes);
+    return draws.shift() as string;
+  });
   t.equal(trace.traceparent, `00-${"1".repeat(32)}-${"2".repeat(16)}-00`);
+  t.strictSame(asked, [16, 16, 16, 16, 16, 8, 8], "16 bytes for the trace id, 8 for the parent id");
 });
