@@ -95,7 +95,12 @@ function attr(span: OtlpSpan, key: string): string | number | boolean | undefine
   return v.stringValue ?? v.boolValue;
 }
 
-/** The built bin with the import hook, its env replaced by `env` (plus PATH); resolves ports. */
+/** This process's environment (coverage settings included) without any OTEL_ variable. */
+function withoutOtel(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("OTEL_")));
+}
+
+/** The built bin with the import hook and `env` added; resolves once ready. */
 async function startCupbearer(t: Test, pool: SeededPool, env: Record<string, string>, modulesLog: string) {
   const [port, adminPort] = await Promise.all([freePort(), freePort()]);
   const file = join(dir, `config-${port}.yaml`);
@@ -123,7 +128,7 @@ register(${JSON.stringify(pathToFileURL(HOOKS).href)}, { data: process.env.MODUL
   await writeFile(modulesLog, "");
   const child: ChildProcess = spawn(process.execPath, ["--import", REGISTER, CLI, "--config", file], {
     stdio: ["ignore", "ignore", "pipe"],
-    env: { PATH: process.env.PATH ?? "", MODULES_LOG: modulesLog, ...env },
+    env: { ...withoutOtel(process.env), MODULES_LOG: modulesLog, ...env },
   });
   let stderr = "";
   child.stderr?.on("data", (d) => {
