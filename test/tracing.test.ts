@@ -4,10 +4,11 @@
  * parents, failures), with the identity-pool calls of a real CognitoIdentity client against a
  * protocol-level fake as children of a request span.
  */
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import t from "tap";
 import { traceContext } from "../src/core/trace.js";
+import { requestSpan, upstreamSpan } from "../src/proxy/spans.js";
 import { loadTracer, NO_SPAN, traced, tracesWanted } from "../src/tracing.js";
 import { expectError, expectOk, type FakeAnswer, fakeService, providerFor } from "./support/moto-aws.js";
 
@@ -104,7 +105,22 @@ t.test("the OpenTelemetry tracer exports to the OTLP endpoint", async (t) => {
   const unsampled = traceContext("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", () => "00");
   const quiet = otel.startSpan("GET", "server", {}, unsampled);
   t.equal(quiet.traceparent, undefined, "an unsampled span names no parent");
+  // Its upstream call is not recorded either: the traceparent prepared goes on unchanged.
+  const headers = ["x-request-id", "r", "traceparent", unsampled.traceparent];
+  const quietCall = upstreamSpan(otel, quiet, "GET", "https://api.example", { path: "/p?q=1", headers });
+  t.equal(headers[3], unsampled.traceparent);
+  quietCall.end(200);
   quiet.end(200);
+  // A recorded upstream call replaces it with its own id; https without a port is 443.
+  const parentSpan = requestSpan(otel, { httpVersion: "1.1" } as IncomingMessage, "PUT", started);
+  const sent = ["traceparent", started.traceparent];
+  const call = upstreamSpan(otel, parentSpan, "PUT", "https://api.example", {
+    path: "/p?secret=1",
+    headers: sent,
+  });
+  t.equal(sent[1], call.traceparent, "the upstream is told the call's span");
+  call.end(204);
+  parentSpan.end(204);
   // A parent that is neither a span nor a trace: a root.
   const orphan = otel.startSpan("x", "internal", {}, NO_SPAN);
   t.match(orphan.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
@@ -179,4 +195,8 @@ t.test("the OpenTelemetry tracer exports to the OTLP endpoint", async (t) => {
     "calls without a parent are roots",
   );
   t.notOk(bodies.join("").includes("secret-token"), "no token in any payload");
+  const put = all.find((s) => s.spanId === call.traceparent?.slice(36, 52));
+  t.equal(attr(put, "server.port"), 443);
+  t.equal(attr(put, "url.path"), "/p", "no query");
+  t.notOk(bodies.join("").includes("secret=1"), "no query string in any payload");
 });
