@@ -19,6 +19,7 @@ import { HeldBodyBudget } from "./proxy/held-body.js";
 import { readTlsFiles, tlsServerOptions, watchTlsFiles } from "./proxy/tls-listener.js";
 import { Runtime } from "./runtime.js";
 import { RedisStore } from "./store/redis-store.js";
+import type { Tracer } from "./tracing.js";
 
 export interface AppOptions {
   logger?: Logger;
@@ -27,6 +28,11 @@ export interface AppOptions {
    * adds a stored user's token to requests that carry none, which are then verified as usual.
    */
   beforeRequest?: (req: IncomingMessage) => void;
+  /**
+   * Records spans (tracing.ts `loadTracer`, when an OTLP endpoint is configured); shut down, so
+   * flushed, by `stop`. Absent, nothing is recorded and no OpenTelemetry code is loaded.
+   */
+  tracer?: Tracer | undefined;
 }
 
 export interface App {
@@ -104,7 +110,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const jwksAgent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
 
   const store = config.store && createStore(config.store.redis, metrics, log);
-  const identityPools = new IdentityPools(metrics, store);
+  const { tracer } = options;
+  const identityPools = new IdentityPools(metrics, store, tracer);
   const runtimeDeps = {
     ...(store && { store }),
     jwksDispatcher: jwksAgent,
@@ -112,6 +119,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     log,
     identityPools,
     heldBodies: new HeldBodyBudget(config.limits.maxHeldBodyBytes),
+    tracer,
   };
   let runtime = new Runtime(config, runtimeDeps);
   const connections = new UpstreamConnections({
@@ -126,6 +134,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     log,
     draining: () => lifecycle.draining,
     requests: lifecycle,
+    tracer,
   };
   const handleRequest = createRequestHandler(deps);
   const forwardAuthOnMain = createForwardAuth(deps, "main");
@@ -308,6 +317,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       await jwksAgent.close();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();
+      // The spans still batched are exported before the process goes (bounded by the exporter's timeout).
+      await tracer?.shutdown().catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, "spans not exported at shutdown");
+      });
       log.info("stopped");
       log.flush();
     },

@@ -10,6 +10,7 @@ import type { RuntimeState } from "./proxy/handler.js";
 import type { HeldBodyBudget } from "./proxy/held-body.js";
 import { RouteTable } from "./proxy/route-table.js";
 import type { RateStore } from "./store/rate-limit.js";
+import type { Tracer } from "./tracing.js";
 
 const JWKS_RETRY_MIN_MS = 500;
 const JWKS_RETRY_MAX_MS = 30_000;
@@ -24,6 +25,8 @@ export interface RuntimeDeps {
   log: Logger;
   /** The fleet's shared store, when configured (process-wide: it outlives reloads). */
   store?: RateStore;
+  /** Records JWKS fetches when traces are exported. */
+  tracer?: Tracer | undefined;
 }
 
 /**
@@ -52,6 +55,7 @@ export class Runtime implements RuntimeState {
         timeoutMs: config.tokens.jwksTimeoutMs,
         maxBytes: config.tokens.jwksMaxBytes,
         dispatcher: deps.jwksDispatcher,
+        tracer: deps.tracer,
         onResult: (uri, ok) =>
           metrics.jwksFetches.inc({
             issuer: issuerByUri.get(uri) ?? "unknown",

@@ -2,6 +2,7 @@ import { NonRetryableFetchError, WaitPeriodNotYetEndedJwkError } from "aws-jwt-v
 import type { Fetcher } from "aws-jwt-verify/https";
 import type { PenaltyBox } from "aws-jwt-verify/jwk";
 import { type Dispatcher, request } from "undici";
+import type { Tracer } from "../tracing.js";
 
 export interface JwksFetcherOptions {
   timeoutMs: number;
@@ -10,6 +11,8 @@ export interface JwksFetcherOptions {
   dispatcher: Dispatcher;
   /** Told of every fetch, for metrics. */
   onResult?: (uri: string, ok: boolean) => void;
+  /** Records a client span per fetch when traces are exported. */
+  tracer?: Tracer | undefined;
 }
 
 /**
@@ -20,12 +23,15 @@ export class UndiciJwksFetcher implements Fetcher {
   constructor(private readonly options: JwksFetcherOptions) {}
 
   async fetch(uri: string): Promise<ArrayBuffer> {
+    const span = this.options.tracer === undefined ? undefined : fetchSpan(this.options.tracer, uri);
     try {
       const body = await this.get(uri);
       this.options.onResult?.(uri, true);
+      span?.end(200);
       return body;
     } catch (err) {
       this.options.onResult?.(uri, false);
+      span?.end(undefined, "jwks_fetch_failed");
       throw err instanceof NonRetryableFetchError
         ? err
         : new NonRetryableFetchError(uri, (err as Error).message);
@@ -66,6 +72,17 @@ export class UndiciJwksFetcher implements Fetcher {
     const all = Buffer.concat(chunks);
     return all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
   }
+}
+
+/** A JWKS fetch's span: a root of its own (key loading belongs to no one request). */
+function fetchSpan(tracer: Tracer, uri: string) {
+  const url = new URL(uri);
+  return tracer.startSpan("GET", "client", {
+    "http.request.method": "GET",
+    "server.address": url.hostname,
+    "server.port": Number(url.port) || (url.protocol === "https:" ? 443 : 80),
+    "url.path": url.pathname,
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { chooseRole } from "../core/aws-role.js";
 import type { Identity } from "../core/identity.js";
 import { resolveKeyPrefix, s3SessionPolicy } from "../core/s3-scope.js";
 import { Refusal } from "../errors.js";
+import type { Span } from "../tracing.js";
 import type { CredentialsError, CredentialsLookup, TemporaryCredentials } from "./credentials.js";
 import type { IdentityPoolTarget } from "./pools.js";
 
@@ -14,6 +15,8 @@ import type { IdentityPoolTarget } from "./pools.js";
 export interface AwsCaller {
   readonly identity: Identity | undefined;
   readonly token: string | undefined;
+  /** The request's span (traces exported), parent of the identity-pool calls' spans. */
+  readonly span?: Span;
 }
 
 // Any well-formed identity id: the basic flow's pre-check only asks whether the sub can name a folder.
@@ -75,6 +78,7 @@ export function callerCredentials(
       issuer: String(claims.iss),
       sub,
       idToken: token,
+      parent: caller.span,
       ...(typeof claims.aud === "string" && { client: claims.aud }),
       roleArn: chooseRole(claims, pool, pool.flow),
       // Only the basic flow sends a session policy (STS takes one; GetCredentialsForIdentity does not).

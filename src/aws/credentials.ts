@@ -21,6 +21,7 @@ import {
 } from "@aws-sdk/client-cognito-identity";
 import { AssumeRoleWithWebIdentityCommand, type STSClient } from "@aws-sdk/client-sts";
 import { LRUCache } from "lru-cache";
+import type { Span, Tracer } from "../tracing.js";
 import type { AwsCredentials } from "./signer.js";
 
 /** Temporary AWS credentials issued to one Cognito identity: what a SigV4 signer takes, and more. */
@@ -57,6 +58,8 @@ export interface CredentialsRequest {
    * takes no policy), and shares credentials between requests that differ only in it.
    */
   readonly sessionPolicy?: SessionPolicy;
+  /** The request's span, parent of the spans of the AWS calls made for it (traces exported). */
+  readonly parent?: Span | undefined;
 }
 
 /** An inline session policy, built once the caller's identity id is known. */
@@ -178,6 +181,8 @@ export interface CredentialsProviderProps {
   readonly metrics?: CredentialsMetrics;
   /** A fleet-wide cache behind the local ones (default none: every pod asks Cognito itself). */
   readonly shared?: SharedCredentialsCache;
+  /** Records a client span per AWS call when traces are exported. */
+  readonly tracer?: Tracer | undefined;
 }
 
 /**
@@ -260,6 +265,8 @@ type Cached = Extract<CredentialsResult, { ok: true }>;
 
 /** What differs between a user's and a guest's exchange; the rest is shared. */
 interface ExchangeSpec {
+  /** The span the AWS calls' spans are children of. */
+  readonly parent?: Span | undefined;
   /** The identity cache key (the shared cache's too). */
   readonly identityKey: string;
   /** The single-flight key: the same user, role and policy. */
@@ -290,6 +297,7 @@ export class CredentialsProvider {
   readonly #retryAfter: number;
   readonly #metrics: CredentialsMetrics;
   readonly #shared: SharedCredentialsCache | undefined;
+  readonly #tracer: Tracer | undefined;
   // (issuer, sub) → identity id: permanent in Cognito, so only the LRU bound evicts it.
   readonly #identities: LRUCache<string, string>;
   // The pool's one guest identity of this provider; outside the LRU so it is never re-created.
@@ -327,6 +335,7 @@ export class CredentialsProvider {
     );
     this.#metrics = props.metrics ?? {};
     this.#shared = props.shared;
+    this.#tracer = props.tracer;
     this.#identities = new LRUCache({ max: Math.max(1, props.maxIdentities ?? 10_000) });
     this.#credentials = new LRUCache({ max: Math.max(1, props.maxCredentials ?? 10_000) });
   }
@@ -358,13 +367,16 @@ export class CredentialsProvider {
         {
           identityKey: userKey,
           flightKey: userKey + scope,
+          parent: req.parent,
           logins: () => ({ [loginProviderName(req.issuer)]: req.idToken }),
           identity: () => this.#identities.get(userKey),
           rememberIdentity: (id) => this.#identities.set(userKey, id),
           forgetIdentity: () => this.#identities.delete(userKey),
           credentialsKey: (id) => keyPart(id) + scope,
           credentials: (id, logins) =>
-            basic ? this.#assumeRole(id, logins, req) : this.#credentialsFor(id, logins, req.roleArn),
+            basic
+              ? this.#assumeRole(id, logins, req)
+              : this.#credentialsFor(id, logins, req.roleArn, req.parent),
         },
         true,
       ),
@@ -479,9 +491,11 @@ export class CredentialsProvider {
       let identityId = spec.identity();
       if (identityId === undefined) {
         this.#metrics.onCacheMiss?.("identity");
-        const out = await this.#client.send(
-          new GetIdCommand({ IdentityPoolId: this.#poolId, ...(logins && { Logins: logins }) }),
-          this.#options(),
+        const out = await this.#traced("CognitoIdentity", "GetId", spec.parent, () =>
+          this.#client.send(
+            new GetIdCommand({ IdentityPoolId: this.#poolId, ...(logins && { Logins: logins }) }),
+            this.#options(),
+          ),
         );
         if (!out.IdentityId) throw new Error("GetId answered without an IdentityId");
         identityId = out.IdentityId;
@@ -516,19 +530,52 @@ export class CredentialsProvider {
     }
   }
 
+  /**
+   * One AWS call, in a client span when traces are exported (named after the OpenTelemetry AWS
+   * SDK conventions: service/operation; the error is the exception's name, never its message).
+   */
+  #traced<T>(
+    service: string,
+    operation: string,
+    parent: Span | undefined,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    const tracer = this.#tracer;
+    if (tracer === undefined) return call();
+    const span = tracer.startSpan(
+      `${service}/${operation}`,
+      "client",
+      { "rpc.system": "aws-api", "rpc.service": service, "rpc.method": operation },
+      parent,
+    );
+    return call().then(
+      (out) => {
+        span.end();
+        return out;
+      },
+      (err: unknown) => {
+        span.end(undefined, err instanceof Error ? err.name : "Error");
+        throw err;
+      },
+    );
+  }
+
   /** Enhanced flow (and guests): GetCredentialsForIdentity. */
   async #credentialsFor(
     identityId: string,
     logins: Record<string, string> | undefined,
     roleArn: string | undefined,
+    parent?: Span,
   ): Promise<TemporaryCredentials> {
-    const out = await this.#client.send(
-      new GetCredentialsForIdentityCommand({
-        IdentityId: identityId,
-        ...(logins && { Logins: logins }),
-        ...(roleArn !== undefined && { CustomRoleArn: roleArn }),
-      }),
-      this.#options(),
+    const out = await this.#traced("CognitoIdentity", "GetCredentialsForIdentity", parent, () =>
+      this.#client.send(
+        new GetCredentialsForIdentityCommand({
+          IdentityId: identityId,
+          ...(logins && { Logins: logins }),
+          ...(roleArn !== undefined && { CustomRoleArn: roleArn }),
+        }),
+        this.#options(),
+      ),
     );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretKey || !c.SessionToken || !(c.Expiration instanceof Date)) {
@@ -551,21 +598,26 @@ export class CredentialsProvider {
   ): Promise<TemporaryCredentials> {
     // Both checked by the constructor and get(); repeated for the type checker.
     if (this.#sts === undefined || req.roleArn === undefined) throw new Error("basic flow misconfigured");
-    const open = await this.#client.send(
-      new GetOpenIdTokenCommand({ IdentityId: identityId, ...(logins && { Logins: logins }) }),
-      this.#options(),
+    const open = await this.#traced("CognitoIdentity", "GetOpenIdToken", req.parent, () =>
+      this.#client.send(
+        new GetOpenIdTokenCommand({ IdentityId: identityId, ...(logins && { Logins: logins }) }),
+        this.#options(),
+      ),
     );
     // The OpenID token is used once, here, and neither cached nor logged.
     if (!open.Token) throw new Error("GetOpenIdToken answered without a Token");
     const policy = req.sessionPolicy?.build(identityId);
-    const out = await this.#sts.send(
-      new AssumeRoleWithWebIdentityCommand({
-        RoleArn: req.roleArn,
-        RoleSessionName: roleSessionName(req.sub),
-        WebIdentityToken: open.Token,
-        ...(policy !== undefined && { Policy: policy }),
-      }),
-      this.#options(),
+    const sts = this.#sts;
+    const out = await this.#traced("STS", "AssumeRoleWithWebIdentity", req.parent, () =>
+      sts.send(
+        new AssumeRoleWithWebIdentityCommand({
+          RoleArn: req.roleArn,
+          RoleSessionName: roleSessionName(req.sub),
+          WebIdentityToken: open.Token,
+          ...(policy !== undefined && { Policy: policy }),
+        }),
+        this.#options(),
+      ),
     );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date)) {

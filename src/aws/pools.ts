@@ -2,6 +2,7 @@ import { CognitoIdentityClient } from "@aws-sdk/client-cognito-identity";
 import { STSClient } from "@aws-sdk/client-sts";
 import type { IdentityPoolConfig } from "../config/types.js";
 import type { Metrics } from "../metrics.js";
+import type { Tracer } from "../tracing.js";
 import { CredentialsProvider, type SharedCredentialsCache } from "./credentials.js";
 
 /** Where the pools' fleet-wide caches come from (store/redis-store), when a store is configured. */
@@ -43,6 +44,8 @@ export class IdentityPools {
   constructor(
     private readonly metrics: Metrics,
     private readonly shared?: SharedCredentialsSource,
+    /** Records the identity-pool calls when traces are exported. */
+    private readonly tracer?: Tracer,
   ) {}
 
   /** The targets of `configs`, by pool id, reusing providers whose settings are unchanged. */
@@ -111,6 +114,7 @@ export class IdentityPools {
       maxIdentities: config.cacheMaxEntries,
       maxCredentials: config.cacheMaxEntries,
       ...(this.shared && { shared: this.shared.credentialsCache(`${config.identityPoolId}|${config.flow}`) }),
+      tracer: this.tracer,
       metrics: {
         onExchange: (result, seconds) => {
           metrics.credentialExchanges.inc({ ...labels, result });

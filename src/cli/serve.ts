@@ -33,7 +33,10 @@ export async function serve(
   const { file } = options;
   // Loaded here, not at the top: --version, --help and check need none of the proxy.
   const { createApp } = await import("../app.js");
-  const app = createApp(config, io.app);
+  const { loadTracer } = await import("../tracing.js");
+  // The OpenTelemetry SDK is loaded only when an OTLP endpoint is set in the environment.
+  const tracer = io.app?.tracer ?? (await loadTracer(process.env));
+  const app = createApp(config, { ...io.app, tracer });
   const ports = await app.start();
   options.onListening?.(ports);
   const reload = () => void app.reload(() => loadConfigFile(file as string));

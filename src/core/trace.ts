@@ -3,8 +3,10 @@
  * kept when it is valid, or a new one started when it is absent or invalid, so the upstream and
  * the access log share one trace id. Pure; randomness is passed in.
  *
- * cupbearer does not record spans of its own, so a valid traceparent is forwarded unchanged (a
- * proxy that is not a traced participant must not invent a parent it never reports).
+ * Unless spans are exported (src/tracing.ts), cupbearer records none of its own, so a valid
+ * traceparent is forwarded unchanged (a proxy that is not a traced participant must not invent a
+ * parent it never reports). When they are, the upstream call's span replaces the parent id
+ * (src/proxy/spans.ts).
  */
 
 /** The request's trace: its id (in every access-log line) and the traceparent to send upstream. */

@@ -10,11 +10,13 @@ import { type TraceContext, traceContext } from "../core/trace.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
+import { NO_SPAN, type Span, type Tracer, traced } from "../tracing.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
 import { authorizeRequest } from "./authorize.js";
 import { answerPreflight, findPreflight } from "./cors.js";
 import { forward, forwardUpgrade, type UpstreamConnections } from "./forwarder.js";
 import { NO_ROUTE, type ProxyRoute, type RouteTable } from "./route-table.js";
+import { requestSpan, upstreamSpan } from "./spans.js";
 import { type AuthorizedExchange, NOTHING_HELD } from "./upstream.js";
 
 /** The config-derived state one request runs on, swapped as a whole on reload. */
@@ -31,6 +33,8 @@ export interface HandlerDeps {
   draining: () => boolean;
   /** Told when each plain request begins and when its response has closed (graceful stop waits). */
   requests: { requestStarted(): void; requestEnded(): void };
+  /** Records spans when traces are exported (tracing.ts); absent, nothing is recorded. */
+  tracer?: Tracer | undefined;
 }
 
 /** Refusals that happen after the request left for the upstream: not the caller's failure. */
@@ -62,6 +66,8 @@ abstract class Exchange implements AuthorizedExchange {
   readonly method: string;
   readonly requestId: string;
   readonly trace: TraceContext;
+  /** This request's span: NO_SPAN unless traces are exported. */
+  readonly span: Span;
   readonly state: RuntimeState;
   route: ProxyRoute | undefined;
   path = "";
@@ -78,6 +84,7 @@ abstract class Exchange implements AuthorizedExchange {
     this.method = req.method ?? "GET";
     this.requestId = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
     this.trace = traceContext(req.headers.traceparent, randomHex);
+    this.span = deps.tracer === undefined ? NO_SPAN : requestSpan(deps.tracer, req, this.method, this.trace);
     this.state = deps.state();
   }
 
@@ -124,6 +131,10 @@ abstract class Exchange implements AuthorizedExchange {
   protected account(status: number, extra?: Record<string, string>): void {
     const seconds = (performance.now() - this.started) / 1000;
     const metrics = this.metrics;
+    if (this.span !== NO_SPAN) {
+      if (this.route !== undefined) this.span.setAttribute("cupbearer.route", this.route.id);
+      this.span.end(status, this.refusal?.reason);
+    }
     metrics.request(methodLabel(this.method), status);
     metrics.requestDuration.observe(seconds);
     const { log } = this.deps;
@@ -195,18 +206,27 @@ class RequestExchange extends Exchange {
     const prepared = await upstream.prepare(this);
     this.#release = prepared.release;
     this.continueBody();
+    const { tracer } = this.deps;
+    const call =
+      tracer === undefined
+        ? NO_SPAN
+        : upstreamSpan(tracer, this.span, this.method, upstream.origin, prepared);
     const upstreamStarted = performance.now();
-    await forward(
-      this.deps.connections.get(upstream.origin),
-      prepared,
-      upstream.timeoutMs,
-      this.res,
-      this,
-      () => {
-        // The upstream has had the whole body: what was held for it can go.
-        this.release();
-        route.metrics.upstreamDuration.observe((performance.now() - upstreamStarted) / 1000);
-      },
+    await traced(
+      call,
+      forward(
+        this.deps.connections.get(upstream.origin),
+        prepared,
+        upstream.timeoutMs,
+        this.res,
+        this,
+        () => {
+          // The upstream has had the whole body: what was held for it can go.
+          this.release();
+          route.metrics.upstreamDuration.observe((performance.now() - upstreamStarted) / 1000);
+        },
+      ),
+      (err) => asRefusal(err).reason,
     );
   }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Identity } from "../core/identity.js";
 import type { TraceContext } from "../core/trace.js";
+import type { Span } from "../tracing.js";
 import type { UpstreamRequest } from "./forwarder.js";
 
 /** A request that has passed its route's rules, as an upstream strategy sees it. */
@@ -10,6 +11,8 @@ export interface AuthorizedExchange {
   readonly requestId: string;
   /** The W3C traceparent to send upstream (core/trace.ts); optional for exchanges built by tests. */
   readonly trace?: TraceContext;
+  /** The request's span (tracing.ts): parent of the spans of the calls made for it. */
+  readonly span?: Span;
   /** The normalized path the route matched. */
   readonly path: string;
   /** The query as the client sent it, with its leading "?", or "". */
