@@ -5,7 +5,7 @@
  */
 import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
 import t, { type Test } from "tap";
-import { type LoginFlow, listParameter, signIn, usernameOf } from "../../src/signin/flow.js";
+import { jwtClaims, type LoginFlow, listParameter, signIn, usernameOf } from "../../src/signin/flow.js";
 import { explain, SignInError } from "../../src/signin/messages.js";
 import type { Prompter, Question } from "../../src/signin/prompter.js";
 import type { RememberedDevice } from "../../src/signin/store.js";
@@ -193,6 +193,28 @@ t.test("MFA_SETUP: the otpauth URI and a QR code are shown, the app's code verif
     (e: unknown) => e,
   );
   t.match((wrong as Error).message, /authenticator app's code was not accepted/);
+});
+
+t.test("MFA_SETUP a terminal cannot do (SMS or email only) is said, naming the way out", async (t) => {
+  const f = await fake(t);
+  f.addUser({ username: "sms", password: PASSWORD, mfa: "SETUP_SMS_ONLY" });
+  const failed = await run(t, f, new Scripted({ password: [PASSWORD] }), "sms").catch((e: unknown) => e);
+  t.ok(failed instanceof SignInError, "a sign-in error, not a crash");
+  t.match(
+    (failed as Error).message,
+    /MFA by SMS_MFA or EMAIL_OTP, which cupbearer cannot do from a terminal/,
+  );
+  t.match((failed as Error).message, /hosted UI/);
+});
+
+t.test("a passkey, or a challenge this version does not know, is said plainly", async (t) => {
+  const f = await fake(t);
+  f.addUser({ username: "pk", password: PASSWORD, mfa: "PASSKEY" });
+  f.addUser({ username: "new", password: PASSWORD, mfa: "FUTURE" });
+  const passkey = await run(t, f, new Scripted({ password: [PASSWORD] }), "pk").catch((e: unknown) => e);
+  t.match((passkey as Error).message, /passkey \(WEB_AUTHN\), which a terminal cannot provide/);
+  const future = await run(t, f, new Scripted({ password: [PASSWORD] }), "new").catch((e: unknown) => e);
+  t.match((future as Error).message, /challenge this version does not know: A_CHALLENGE_FROM_THE_FUTURE/);
 });
 
 t.test("custom challenges over three rounds (CUSTOM_AUTH), and a bound on rounds", async (t) => {
@@ -414,4 +436,14 @@ t.test("listParameter reads JSON lists, bare lists and plain values", async (t) 
   t.same(listParameter("not json"), ["not json"]);
   t.same(listParameter(undefined), []);
   t.same(listParameter(""), []);
+});
+
+t.test("jwtClaims reads a payload object, and nothing else", async (t) => {
+  const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  t.strictSame(jwtClaims(`h.${part({ sub: "u", exp: 1 })}.s`), { sub: "u", exp: 1 });
+  t.equal(jwtClaims("no-dots"), undefined, "not a JWT");
+  t.equal(jwtClaims(`h.${Buffer.from("{not json").toString("base64url")}.s`), undefined, "not JSON");
+  t.equal(jwtClaims(`h.${part([1, 2])}.s`), undefined, "a list");
+  t.equal(jwtClaims(`h.${part(null)}.s`), undefined, "null");
+  t.equal(jwtClaims(`h.${part("text")}.s`), undefined, "a string");
 });

@@ -33,7 +33,7 @@ export interface FakeUser {
   readonly id: string;
   status: "CONFIRMED" | "FORCE_CHANGE_PASSWORD" | "UNCONFIRMED";
   /** The second factor after the password, if any. */
-  mfa?: "SOFTWARE_TOKEN_MFA" | "SMS_MFA" | "CHOOSE" | "SETUP";
+  mfa?: "SOFTWARE_TOKEN_MFA" | "SMS_MFA" | "CHOOSE" | "SETUP" | "SETUP_SMS_ONLY" | "PASSKEY" | "FUTURE";
   totpSecret?: string;
   /** Custom challenges (CUSTOM_AUTH): question → answer, one round each. */
   custom?: Array<{ question: string; answer: string }>;
@@ -407,6 +407,14 @@ export class FakeCognito {
       case "SETUP":
         return this.#challenge("MFA_SETUP", session, {
           MFAS_CAN_SETUP: JSON.stringify(["SOFTWARE_TOKEN_MFA"]),
+        });
+      case "PASSKEY":
+        return this.#challenge("WEB_AUTHN", session, {});
+      case "FUTURE":
+        return this.#challenge("A_CHALLENGE_FROM_THE_FUTURE", session, {});
+      case "SETUP_SMS_ONLY":
+        return this.#challenge("MFA_SETUP", session, {
+          MFAS_CAN_SETUP: JSON.stringify(["SMS_MFA", "EMAIL_OTP"]),
         });
       default:
         return this.#signedIn(session);
