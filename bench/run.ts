@@ -15,7 +15,7 @@
 //
 // Environment:
 //   BENCH_DURATION  seconds measured per scenario (default 10)
-//   BENCH_PROFILE   a folder: cupbearer runs with --cpu-prof and writes its CPU profile there
+//   BENCH_PROFILE   a folder: the floor and cupbearer run with --cpu-prof and write their CPU profiles there
 //   BENCH_WARMUP    seconds of warm-up before each scenario (default: duration/5, 1..3)
 //   BENCH_LOADGEN   "wrk" or "autocannon" to force one (default: wrk when installed)
 //   BENCH_TOKENS    tokens to mint for scenario 6 (default: sized from the cache-hit rate)
@@ -1170,7 +1170,11 @@ async function main(): Promise<void> {
 
   process.stdout.write("Starting servers\n");
   const upstream = startServer("upstream", [node, join(HERE, "upstream.js"), String(upstreamPort)]);
-  const floor = startServer("floor", [node, join(HERE, "passthrough.js"), String(passPort), upstreamUrl]);
+  // BENCH_PROFILE=DIR writes V8 CPU profiles of the floor and of cupbearer there when they exit.
+  const profile = process.env.BENCH_PROFILE
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : [];
+  const floor = startServer("floor", [node, ...profile, join(HERE, "passthrough.js"), String(passPort), upstreamUrl]);
   const issuer = startServer("issuer", [node, join(HERE, "issuer.js"), String(issuerPort)]);
   let nginx: Proc | undefined;
   if (nginxPath !== undefined) {
@@ -1220,10 +1224,6 @@ async function main(): Promise<void> {
         identity: identity.endpoint,
       }),
     );
-    // BENCH_PROFILE=DIR writes a V8 CPU profile of cupbearer there when it exits.
-    const profile = process.env.BENCH_PROFILE
-      ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
-      : [];
     cb = startServer("cupbearer", [node, ...profile, CLI, "--config", config]);
     try {
       await waitHttp(cb, `http://127.0.0.1:${cbAdminPort}/readyz`, READY_TIMEOUT_MS, 200);

@@ -8,7 +8,7 @@ export type { Logger };
  * lines makes that one write per few dozen requests.
  */
 export interface LogBufferOptions {
-  /** Bytes gathered before a write is issued. Below 16 KiB, the most sonic-boom writes at once. */
+  /** Bytes gathered before a write is issued. Below 64 KiB, the most one write carries. */
   minBytes: number;
   /**
    * The most bytes held in memory: lines waiting plus the write in flight. When the output does
@@ -21,9 +21,13 @@ export interface LogBufferOptions {
   flushIntervalMs: number;
 }
 
-/** 8 KiB batches (about 30 access-log lines), at most 4 MiB held, a lone line out within about a second. */
+/**
+ * 48 KiB batches (about 180 access-log lines), at most 4 MiB held, a lone line out within about a
+ * second. A write's cost is mostly fixed (syscall and thread-pool round trip): measured per line
+ * here, about 2-2.7 µs in 8 KiB writes, 0.9-1.7 µs in 16 KiB ones, 0.4-0.6 µs in 64 KiB ones.
+ */
 export const LOG_BUFFER_DEFAULTS: Readonly<LogBufferOptions> = {
-  minBytes: 8 * 1024,
+  minBytes: 48 * 1024,
   maxBytes: 4 * 1024 * 1024,
   flushIntervalMs: 1000,
 };
@@ -60,8 +64,8 @@ function onExit(): void {
   for (const destination of crashFlushed.keys()) destination.flush();
 }
 
-/** sonic-boom's default maxWrite: the most it writes at once, and more than its minLength may be. */
-const SONIC_BOOM_MAX_WRITE = 16 * 1024;
+/** The most sonic-boom writes at once (its default is 16 KiB); more than its minLength may be. */
+const MAX_WRITE = 64 * 1024;
 
 /** Lines in a batch sonic-boom dropped. */
 function lineCount(batch: string): number {
@@ -95,13 +99,14 @@ class BufferedDestination implements LogDestination {
     crashFlushed.set(this, undefined);
     if (crashFlushed.size === 1) process.on("uncaughtExceptionMonitor", onUncaught).on("exit", onExit);
     // pino.destination registers the exit hook that flushes synchronously, and stops writing on EPIPE.
-    // It only holds batches (its minLength just under its 16 KiB maxWrite, so it never starts a
+    // It only holds batches (its minLength just under its maxWrite, so it never starts a
     // write of its own accord); handOff starts each write, so flush() can write what is held
     // synchronously instead of racing a write started a moment before. maxLength bounds it.
     this.stream = pino.destination({
       dest: fd,
       sync: false,
-      minLength: SONIC_BOOM_MAX_WRITE - 1,
+      minLength: MAX_WRITE - 1,
+      maxWrite: MAX_WRITE,
       maxLength: options.maxBytes,
     });
     this.stream.on("drop", (batch: string) => this.drop(batch));
