@@ -1174,7 +1174,13 @@ async function main(): Promise<void> {
   const profile = process.env.BENCH_PROFILE
     ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
     : [];
-  const floor = startServer("floor", [node, ...profile, join(HERE, "passthrough.js"), String(passPort), upstreamUrl]);
+  const floor = startServer("floor", [
+    node,
+    ...profile,
+    join(HERE, "passthrough.js"),
+    String(passPort),
+    upstreamUrl,
+  ]);
   const issuer = startServer("issuer", [node, join(HERE, "issuer.js"), String(issuerPort)]);
   let nginx: Proc | undefined;
   if (nginxPath !== undefined) {
