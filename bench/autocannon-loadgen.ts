@@ -13,6 +13,8 @@ export interface LoadgenJob {
   /** File with one token per line; each request then carries the next unused one. */
   tokenFile?: string;
   tokenOffset?: number;
+  /** Requests per second of each connection (the paced pass); absent: as fast as answers come. */
+  connectionRate?: number;
 }
 
 /** What this process prints (one JSON line on stdout). */
@@ -40,6 +42,7 @@ interface AcOptions {
   url: string;
   connections: number;
   duration: number;
+  connectionRate?: number;
   headers?: Record<string, string>;
   requests?: Array<AcRequest & { setupRequest?: (req: AcRequest) => AcRequest }>;
 }
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
     connections: job.connections,
     duration: job.durationS,
     headers: job.headers ?? {},
+    ...(job.connectionRate !== undefined ? { connectionRate: job.connectionRate } : {}),
   };
 
   let next = job.tokenOffset ?? 0;

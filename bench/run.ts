@@ -22,6 +22,8 @@
 //   BENCH_ROUNDS    repeat all scenarios N times (round-robin) and report medians (default 1)
 //   BENCH_ONLY      comma-separated scenario keys to run (direct, floor, nginx, public, cacheHit,
 //                   newToken, s3Unsigned, s3Signed), e.g. to profile one path with BENCH_PROFILE
+//   BENCH_PACE_MS   the pause of each connection between its requests in the equal-load pass
+//                   (default 10: at most 3,200 req/s, under every server's capacity here; 0 skips it)
 //
 // When taskset exists the load generator runs on one core and every server on another, so the
 // servers never compete with the load generator for CPU.
@@ -90,6 +92,14 @@ const WARMUP_S = Math.max(1, Math.ceil(positiveNumberEnv("BENCH_WARMUP") ?? Math
 const TOKENS_OVERRIDE = positiveNumberEnv("BENCH_TOKENS");
 // Noisy (shared, virtualised) machines: run the whole sequence several times, report medians.
 const ROUNDS = Math.max(1, Math.round(positiveNumberEnv("BENCH_ROUNDS") ?? 1));
+/**
+ * Latency is compared at equal load: at saturation every closed-loop client waits about
+ * connections / throughput, so a p99 there says again what req/s says. In the paced pass each
+ * connection pauses this long between its requests, the same offered load for every server.
+ */
+const PACE_MS = process.env.BENCH_PACE_MS === "0" ? 0 : Math.round(positiveNumberEnv("BENCH_PACE_MS") ?? 10);
+/** The most requests per second the paced pass can send. */
+const PACED_MAX_RPS = PACE_MS > 0 ? (CONNECTIONS * 1000) / PACE_MS : 0;
 
 /** Absolute path of an executable on PATH (plus the sbin dirs, where Debian puts nginx), or undefined. */
 function which(name: string): string | undefined {
@@ -418,6 +428,8 @@ interface Target {
   /** Rotate through this token file, starting at tokenOffset. */
   tokenFile?: string;
   tokenOffset?: number;
+  /** Each connection pauses this long between its requests (the paced pass). */
+  pauseMs?: number;
 }
 
 interface LoadResult {
@@ -526,11 +538,18 @@ async function runLoad(target: Target, durationS: number): Promise<LoadResult> {
     const args = ["-t1", `-c${CONNECTIONS}`, `-d${durationS}s`, "--latency"];
     for (const [k, v] of Object.entries(target.headers ?? {})) args.push("-H", `${k}: ${v}`);
     const tail: string[] = [];
-    if (target.tokenFile !== undefined) {
-      const script = join(tmp, "tokens.lua");
-      if (!existsSync(script)) writeFileSync(script, WRK_TOKENS_LUA);
+    const pause = target.pauseMs ?? 0;
+    if (target.tokenFile !== undefined || pause > 0) {
+      // wrk calls delay() before each request of a connection when the script defines it.
+      const tokens = target.tokenFile !== undefined;
+      const script = join(tmp, `${tokens ? "tokens" : "plain"}-${pause}.lua`);
+      if (!existsSync(script)) {
+        const delay = pause > 0 ? `\nfunction delay()\n  return ${pause}\nend\n` : "";
+        writeFileSync(script, (tokens ? WRK_TOKENS_LUA : "") + delay);
+      }
       args.push("-s", script);
-      tail.push("--", target.tokenFile, String(target.tokenOffset ?? 0), "1");
+      if (target.tokenFile !== undefined)
+        tail.push("--", target.tokenFile, String(target.tokenOffset ?? 0), "1");
     }
     const { code, stdout, stderr } = await runCommand(
       "wrk",
@@ -543,6 +562,9 @@ async function runLoad(target: Target, durationS: number): Promise<LoadResult> {
     url: target.url,
     connections: CONNECTIONS,
     durationS,
+    ...(target.pauseMs !== undefined && target.pauseMs > 0
+      ? { connectionRate: Math.max(1, Math.round(1000 / target.pauseMs)) }
+      : {}),
     ...(target.headers !== undefined ? { headers: target.headers } : {}),
     ...(target.tokenFile !== undefined
       ? { tokenFile: target.tokenFile, tokenOffset: target.tokenOffset ?? 0 }
@@ -602,15 +624,19 @@ interface Scenario {
   runs: Run[];
   /** Median over the rounds. */
   result?: Run;
+  /** The paced pass (equal load), and its median. */
+  pacedRuns: Run[];
+  paced?: Run;
   /** First unused token index (token scenario), carried across warm-ups, runs and rounds. */
   nextToken: number;
 }
 
 /**
- * Lines the buffered access log may still hold when counted (8 KiB batches, flushed every second),
- * or wrote in the window for warm-up requests: a count further below the requests means no log.
+ * Lines the buffered access log may still hold when counted (48 KiB batches, about 180 lines,
+ * flushed every second), or wrote in the window for warm-up requests: a count further below the
+ * requests means no log.
  */
-const ACCESS_LOG_SLACK = 256;
+const ACCESS_LOG_SLACK = 512;
 const ACCESS_LINE = Buffer.from('"msg":"request');
 
 /** Access-log lines ("request" and "request refused") written to cupbearer's output file. */
@@ -622,16 +648,25 @@ function accessLines(file: string): number {
 }
 
 /** Warm up, then measure, cross-checking the requests the upstream actually served. */
-async function measure(s: Scenario, upstream: Proc, upstreamPort: number, round: number): Promise<void> {
+async function measure(
+  s: Scenario,
+  upstream: Proc,
+  upstreamPort: number,
+  round: number,
+  pauseMs = 0,
+): Promise<void> {
   if (s.target === undefined || s.skipped !== undefined || s.server === undefined) return;
   if (s.blocked !== undefined) {
     if (round === 1) process.stdout.write(`  ${s.name}: not measured (${s.blocked})\n`);
     return;
   }
-  const tag = ROUNDS > 1 ? `[${round}/${ROUNDS}] ` : "";
+  const tag = `${ROUNDS > 1 ? `[${round}/${ROUNDS}] ` : ""}${pauseMs > 0 ? "[paced] " : ""}`;
   process.stdout.write(`  ${tag}${s.name}: warm-up ${WARMUP_S}s, measure ${DURATION_S}s ... `);
-  const withTokens = (t: Target): Target =>
-    t.tokenFile === undefined ? t : { ...t, tokenOffset: s.nextToken };
+  const withTokens = (t: Target): Target => ({
+    ...t,
+    pauseMs,
+    ...(t.tokenFile === undefined ? {} : { tokenOffset: s.nextToken }),
+  });
   const warm = await runLoad(withTokens(s.target), WARMUP_S);
   // Warm-up tokens are spent: the measured run starts after the last one handed out.
   if (warm.nextToken !== NO_TOKEN) s.nextToken = warm.nextToken;
@@ -658,7 +693,7 @@ async function measure(s: Scenario, upstream: Proc, upstreamPort: number, round:
         ? Number.NaN
         : Math.max(0, cpu1.others - cpu0.others) / (cpu1.at - cpu0.at),
   };
-  s.runs.push(run);
+  (pauseMs > 0 ? s.pacedRuns : s.runs).push(run);
 
   const problems: string[] = [];
   if (r.requests === 0) problems.push("no responses");
@@ -802,16 +837,61 @@ function printTable(scenarios: Scenario[]): void {
   );
 }
 
-type Metric = "rps" | "p99" | "cpu";
+/** "pacedP99": the p99 of the paced pass (equal load); the others are of the saturated one. */
+type Metric = "rps" | "p99" | "cpu" | "pacedP99";
+
+/** Same columns for the paced pass: latency and CPU at the same offered load for every server. */
+function printPacedTable(scenarios: Scenario[]): void {
+  if (PACE_MS === 0) return;
+  const floor = scenarios.find((s) => s.key === "floor")?.paced;
+  const head = [
+    "scenario",
+    "req/s",
+    "p50",
+    "p50 − floor",
+    "p99",
+    "p99 ÷ floor",
+    "CPU/req",
+    "CPU − floor",
+    "other load",
+  ];
+  if (ROUNDS > 1) head.push("p99 per round");
+  const rows: string[][] = [head];
+  for (const s of scenarios) {
+    const r = s.paced;
+    if (r === undefined) continue;
+    const row = [
+      s.name,
+      fmtRps(r.rps),
+      fmtMs(r.p50Ms),
+      // What a caller waits longer, at a load every server keeps up with.
+      floor === undefined ? "-" : `${r.p50Ms >= floor.p50Ms ? "+" : ""}${fmtMs(r.p50Ms - floor.p50Ms)}`,
+      fmtMs(r.p99Ms),
+      floor === undefined ? "-" : fmtRatio(r.p99Ms / floor.p99Ms),
+      fmtUs(r.cpuUs),
+      floor === undefined ? "-" : `${r.cpuUs >= floor.cpuUs ? "+" : ""}${fmtUs(r.cpuUs - floor.cpuUs)}`,
+      Number.isNaN(r.otherLoad) ? "-" : `${Math.round(r.otherLoad * 100)}%`,
+    ];
+    if (ROUNDS > 1) row.push(s.pacedRuns.map((run) => fmtMs(run.p99Ms)).join(" / "));
+    rows.push(row);
+  }
+  if (rows.length === 1) return;
+  process.stdout.write(
+    `\nAt equal load: each of the ${CONNECTIONS} connections pauses ${PACE_MS} ms between its requests ` +
+      `(at most ${fmtRps(PACED_MAX_RPS)} req/s)\n${table(rows)}\n`,
+  );
+}
 
 /** Other load on the server core above which a comparison is flagged as noisy. */
 const NOISY_LOAD = 0.1;
 
 function printChecks(scenarios: Scenario[]): void {
   const by = (k: Key): Scenario | undefined => scenarios.find((s) => s.key === k);
-  const value = (r: Run, m: Metric): number => (m === "rps" ? r.rps : m === "p99" ? r.p99Ms : r.cpuUs);
+  const value = (r: Run, m: Metric): number => (m === "rps" ? r.rps : m === "cpu" ? r.cpuUs : r.p99Ms);
   const show = (r: Run, m: Metric): string =>
-    m === "rps" ? `${fmtRps(r.rps)} req/s` : m === "p99" ? fmtMs(r.p99Ms) : fmtUs(r.cpuUs);
+    m === "rps" ? `${fmtRps(r.rps)} req/s` : m === "cpu" ? fmtUs(r.cpuUs) : fmtMs(r.p99Ms);
+  const resultOf = (s: Scenario | undefined, m: Metric): Run | undefined =>
+    m === "pacedP99" ? s?.paced : s?.result;
   /**
    * a against b: CPU as a difference in µs (a − b, compared with `bound`), the others as a ratio
    * (a / b, compared with `bound`); "info" prints the figure with no target.
@@ -826,10 +906,12 @@ function printChecks(scenarios: Scenario[]): void {
   ): void => {
     const sa = by(a);
     const sb = by(b);
+    const ra = resultOf(sa, metric);
+    const rb = resultOf(sb, metric);
     let verdict: string;
     let detail: string;
-    if (sa?.result === undefined || sb?.result === undefined) {
-      const missing = [sa, sb].find((s) => s?.result === undefined);
+    if (sa === undefined || sb === undefined || ra === undefined || rb === undefined) {
+      const missing = [sa, sb].find((s) => resultOf(s, metric) === undefined);
       // A missing comparison tool (nginx) can't be blamed on cupbearer; a missing cupbearer can.
       verdict = missing?.key === "nginx" ? "SKIP" : "FAIL";
       const why = missing?.skipped ?? missing?.blocked;
@@ -838,17 +920,17 @@ function printChecks(scenarios: Scenario[]): void {
       verdict = "FAIL";
       detail = `invalid run: ${[...sa.problems, ...sb.problems].join("; ")}`;
     } else {
-      const va = value(sa.result, metric);
-      const vb = value(sb.result, metric);
+      const va = value(ra, metric);
+      const vb = value(rb, metric);
       const figure = metric === "cpu" ? va - vb : va / vb;
       const pass = op === ">=" ? figure >= bound : figure <= bound;
       verdict = op === "info" ? "INFO" : pass ? "PASS" : "FAIL";
       // Three decimals: a 0.696x must not read as the 0.70x it fails against.
       const result =
         metric === "cpu" ? `${figure >= 0 ? "+" : ""}${figure.toFixed(1)}µs` : `${figure.toFixed(3)}x`;
-      detail = `${show(sa.result, metric)} vs ${show(sb.result, metric)}: ${result}`;
+      detail = `${show(ra, metric)} vs ${show(rb, metric)}: ${result}`;
       // Another process on the server core moves req/s and p99 far more than any change here.
-      const load = [sa.result.otherLoad, sb.result.otherLoad];
+      const load = [ra.otherLoad, rb.otherLoad];
       if (load.some((l) => l > NOISY_LOAD)) {
         detail += `  (NOISY: other load ${load.map((l) => `${Math.round(l * 100)}%`).join(" / ")})`;
       }
@@ -860,10 +942,17 @@ function printChecks(scenarios: Scenario[]): void {
   check("cache-hit req/s >= 0.8x floor", "cacheHit", "floor", "rps", ">=", 0.8);
   check("new-token req/s >= 0.7x cache-hit", "newToken", "cacheHit", "rps", ">=", 0.7);
   check("S3 signed req/s >= 0.9x unsigned", "s3Signed", "s3Unsigned", "rps", ">=", 0.9);
-  for (const key of ["public", "cacheHit", "newToken", "s3Unsigned", "s3Signed"] as const) {
-    check(`${by(key)?.name ?? key} p99 <= floor p99`, key, "floor", "p99", "<=", 1);
+  const cupbearerKeys = ["public", "cacheHit", "newToken", "s3Unsigned", "s3Signed"] as const;
+  if (PACE_MS > 0) {
+    for (const key of cupbearerKeys) {
+      check(`${by(key)?.name ?? key} p99 <= floor p99, at equal load`, key, "floor", "pacedP99", "<=", 1);
+    }
   }
   process.stdout.write("For reference:\n");
+  // At saturation a closed-loop client's latency follows throughput: the req/s targets say it.
+  for (const key of cupbearerKeys) {
+    check(`${by(key)?.name ?? key} p99 vs floor p99, at saturation`, key, "floor", "p99", "info");
+  }
   check("new-token CPU/req vs cache-hit", "newToken", "cacheHit", "cpu", "info");
   check("S3 signed CPU/req vs unsigned", "s3Signed", "s3Unsigned", "cpu", "info");
   check("nginx CPU/req vs floor", "nginx", "floor", "cpu", "info");
@@ -1251,6 +1340,7 @@ async function main(): Promise<void> {
     ...(server !== undefined && server === cb && server.log !== undefined ? { accessLog: server.log } : {}),
     problems: [],
     runs: [],
+    pacedRuns: [],
     nextToken: 0,
   });
   const direct = scenario("direct", "upstream direct", upstream, `${upstreamUrl}/x`);
@@ -1310,13 +1400,17 @@ async function main(): Promise<void> {
         const rate = cacheHit.runs[0]?.rps ?? floorScenario.runs[0]?.rps ?? 20_000;
         const count = Math.min(
           5_000_000,
-          Math.ceil(TOKENS_OVERRIDE ?? rate * ROUNDS * (WARMUP_S + DURATION_S) * 1.3 + 4 * CONNECTIONS),
+          Math.ceil(
+            TOKENS_OVERRIDE ??
+              (rate + PACED_MAX_RPS) * ROUNDS * (WARMUP_S + DURATION_S) * 1.3 + 8 * CONNECTIONS,
+          ),
         );
         const file = await mintTokens(issuer, issuerPort, count);
         s.target = { url: `${cbBase}/api/x`, tokenFile: file };
       }
       await measure(s, upstream, upstreamPort, round);
     }
+    if (PACE_MS > 0) for (const s of scenarios) await measure(s, upstream, upstreamPort, round, PACE_MS);
   }
   // Credentials last an hour and are refreshed a minute ahead: more calls than that means the
   // signed scenario did not measure the cached path.
@@ -1330,9 +1424,12 @@ async function main(): Promise<void> {
   for (const s of scenarios) {
     const summary = summarize(s.runs);
     if (summary !== undefined) s.result = summary;
+    const paced = summarize(s.pacedRuns);
+    if (paced !== undefined) s.paced = paced;
   }
 
   printTable(scenarios);
+  printPacedTable(scenarios);
   printChecks(scenarios);
   process.stdout.write(`\nload at the end: ${loadDescription()}\n`);
 }
