@@ -74,9 +74,8 @@ function envoyRemovals(
 ): string {
   const names = identityNames.filter((n) => set[n] === undefined);
   const tokenHeader = route.tokenSource.headerName;
-  const { auth } = route.config;
-  if (auth.mode !== "public" && auth.forwardToken === false && tokenHeader !== undefined)
-    names.push(tokenHeader);
+  // (A public route cannot say forwardToken: false: the config refuses it.)
+  if (route.config.auth.forwardToken === false && tokenHeader !== undefined) names.push(tokenHeader);
   return names.join(", ");
 }
 
