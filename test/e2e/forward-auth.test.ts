@@ -11,6 +11,7 @@ import { request } from "undici";
 import { type RunningApp, startApp, waitReady } from "../support/app.js";
 import { type DecisionCase, decisionCases, routesYaml } from "../support/forward-auth-table.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
+import { rawRequest } from "../support/raw.js";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
 
 let issuer: TestIssuer;
@@ -371,4 +372,40 @@ routes:
   const health = await request(`${kept.adminUrl}/healthz`);
   t.equal(health.statusCode, 200, "the admin listener's own paths still answer");
   await health.body.text();
+});
+
+t.test("the proxy never forwards an ingress's description of a request", async (t) => {
+  // What forward-auth reads (and ingresses send their auth services), in every spelling: through
+  // the proxy it is a client's claim about another request, so the upstream never sees it.
+  const described = [
+    ["X-Original-URL", "https://api.example.com/admin"],
+    ["X-Original-Method", "DELETE"],
+    ["X-Original-URI", "/admin"],
+    ["X-Original-Host", "admin.example.com"],
+    ["X-Forwarded-Method", "DELETE"],
+    ["X-Forwarded-Uri", "/admin"],
+    ["X-Original_Method", "DELETE"],
+    ["X_Original_URI", "/admin"],
+    ["X_Forwarded_Uri", "/admin"],
+  ];
+  for (const target of ["/public/x", `/orders/1`]) {
+    const before = up.requests.length;
+    const token = issuer.token({ "cognito:groups": ["admin"] });
+    const res = await rawRequest(
+      app.url,
+      `GET ${target} HTTP/1.1\nHost: api.example.com\nAuthorization: Bearer ${token}\n${described
+        .map(([n, v]) => `${n}: ${v}\n`)
+        .join("")}Connection: close\n`,
+    );
+    t.equal(res.status, 200, target);
+    const seen = up.requests.slice(before);
+    t.equal(seen.length, 1);
+    const names = (seen[0]?.rawHeaders ?? []).filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    t.same(
+      names.filter((n) => /^x[-_](original|forwarded)[-_](url|uri|method|host)$/.test(n)),
+      ["x-forwarded-host"],
+      `${target}: only the X-Forwarded-Host cupbearer writes itself`,
+    );
+    t.equal(seen[0]?.headers["x-forwarded-host"], "api.example.com");
+  }
 });
