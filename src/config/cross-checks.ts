@@ -266,6 +266,13 @@ function checkForwardAuth({ forwardAuth }: Part<Config>, report: Report): void {
   if (forwardAuth.listener === "admin" && ADMIN_PATHS.has(forwardAuth.path)) {
     report(["forwardAuth", "path"], "is one of the admin listener's own paths");
   }
+  // Envoy appends the original path, which begins with "/": a prefix ending in one gives "//".
+  if (forwardAuth.ingress === "envoy" && forwardAuth.path.endsWith("/")) {
+    report(
+      ["forwardAuth", "path"],
+      "must not end with / when ingress is envoy (Envoy appends the original path)",
+    );
+  }
 }
 
 function checkLimits({ limits }: Part<Config>, report: Report): void {

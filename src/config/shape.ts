@@ -462,7 +462,7 @@ const listenTls = z
 
 const forwardAuth = z.strictObject({
   path: routePath.default("/_cupbearer/auth"),
-  ingress: z.enum(["nginx", "traefik"], { error: "expected nginx or traefik" }),
+  ingress: z.enum(["nginx", "traefik", "envoy"], { error: "expected nginx, traefik or envoy" }),
   listener: z.enum(["main", "admin"], { error: "expected main or admin" }).default("main"),
   trustedSources: z
     .array(

@@ -45,18 +45,24 @@ export interface Config {
 }
 
 /**
- * `forwardAuth`: an endpoint for ingresses (ingress-nginx `auth-url`, Traefik ForwardAuth) that
- * answers whether the request they describe passes the routes' rules, without forwarding it.
+ * `forwardAuth`: an endpoint for ingresses (ingress-nginx `auth-url`, Traefik ForwardAuth, Caddy
+ * `forward_auth`, Envoy ext_authz) that answers whether the request they describe passes the
+ * routes' rules, without forwarding it.
  */
 export interface ForwardAuthConfig {
-  /** The endpoint's exact path (default `/_cupbearer/auth`); on `main` it shadows every route there. */
+  /**
+   * The endpoint's exact path (default `/_cupbearer/auth`); with `envoy`, the `path_prefix` Envoy
+   * is given, and every path under it is the endpoint. On `main` it shadows every route there.
+   */
   path: string;
   /**
-   * Whose headers describe the original request, required: `nginx` reads `X-Original-URL` and
+   * How the original request is described, required: `nginx` reads `X-Original-URL` and
    * `X-Original-Method` (ingress-nginx `auth-url`, nginx `auth_request`); `traefik` reads
-   * `X-Forwarded-Method`, `X-Forwarded-Host` and `X-Forwarded-Uri` (Traefik ForwardAuth).
+   * `X-Forwarded-Method`, `X-Forwarded-Host` and `X-Forwarded-Uri` (Traefik ForwardAuth, Caddy
+   * `forward_auth`); `envoy` reads the check request itself: its method, Host, and the path after
+   * `path` (Envoy's ext_authz HTTP service with `path_prefix`).
    */
-  ingress: "nginx" | "traefik";
+  ingress: "nginx" | "traefik" | "envoy";
   /** The listener that serves it (default `main`); on `admin`, not `/healthz`, `/readyz` or `/metrics`. */
   listener: "main" | "admin";
   /**

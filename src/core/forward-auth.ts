@@ -4,7 +4,11 @@
  * the original was going in headers of its own:
  * - ingress-nginx `auth-url` (and nginx `auth_request` set up the same way): `X-Original-URL`
  *   (the whole URL, `$scheme://$http_host$request_uri`) and `X-Original-Method`;
- * - Traefik ForwardAuth: `X-Forwarded-Method`, `X-Forwarded-Host` and `X-Forwarded-Uri`.
+ * - Traefik ForwardAuth (and Caddy's `forward_auth`, which sends the same): `X-Forwarded-Method`,
+ *   `X-Forwarded-Host` and `X-Forwarded-Uri`;
+ * - Envoy's ext_authz filter with an HTTP service: no headers of its own. The check request is the
+ *   original one re-addressed: its method, its Host (the original `:authority`), and its path and
+ *   query behind the filter's `path_prefix`; the body is not sent (`Content-Length: 0`).
  * Only the forward-auth endpoint reads these, only from the sources the operator trusts, and only
  * the shape the operator names: each ingress overwrites its own headers but passes the client's
  * others through, so reading both shapes would let a client describe a request it did not make.
@@ -12,6 +16,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { isIP } from "node:net";
 import { Refusal } from "../errors.js";
+import { requestHost } from "./host.js";
 
 /** The original request, as the ingress described it. */
 export interface OriginalRequest {
@@ -50,6 +55,49 @@ function host(value: string, header: string): string {
 
 /** Which ingress's headers describe the original request. */
 export type IngressHeaders = "nginx" | "traefik";
+
+/** Every shape an ingress may describe the original request in. */
+export type IngressShape = IngressHeaders | "envoy";
+
+/** The check request as it arrived: what `describedRequest` reads. */
+export interface CheckRequest {
+  readonly method: string;
+  /** The request target as sent (path and query). */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: readonly string[];
+}
+
+/**
+ * The original request a check request describes, in the shape of `ingress` only: `path` is the
+ * endpoint's path (Envoy's `path_prefix`). A `bad_request` (or `bad_host`) Refusal when the
+ * description is missing, repeated or malformed.
+ */
+export function describedRequest(check: CheckRequest, ingress: IngressShape, path: string): OriginalRequest {
+  if (ingress === "envoy") return envoyOriginal(check, path);
+  return originalRequest(check.headers, ingress);
+}
+
+/**
+ * Envoy's check request: `path_prefix` + the original path (with its query), the original method
+ * and `:authority` (Host). The original path always begins with `/`; anything else after the
+ * prefix (nothing, a query) is not what Envoy sends, and may be a `path_override` that lost it.
+ */
+function envoyOriginal(check: CheckRequest, prefix: string): OriginalRequest {
+  const rest = check.url.startsWith(prefix) ? check.url.slice(prefix.length) : "";
+  if (!rest.startsWith("/")) bad("the path is not the path prefix followed by the original path");
+  return { method: check.method, host: requestHost(check.rawHeaders), target: rest };
+}
+
+/**
+ * Whether a request target is one for the endpoint at `path`: exactly that path (any query) for
+ * the header shapes; for Envoy also every path under it, which carries the original path.
+ */
+export function isCheckTarget(url: string, ingress: IngressShape, path: string): boolean {
+  if (!url.startsWith(path)) return false;
+  const next = url.charAt(path.length);
+  return next === "" || next === "?" || (ingress === "envoy" && next === "/");
+}
 
 /**
  * The original request from an ingress's headers, read in the shape of `ingress` only; a

@@ -22,3 +22,17 @@ export const REWRITE_HEADERS: readonly string[] = [
   "x-rewrite-url",
   "x-envoy-original-path",
 ];
+
+/**
+ * Headers with which an ingress describes, to its auth service, the request it is asking about
+ * (nginx `auth_request` set-ups: `X-Original-Method`, `X-Original-URI`; IIS ARR and Azure:
+ * `X-Original-Host`). Only the forward-auth endpoint reads such a description, and only from its
+ * trusted sources; on the way to an upstream they are a client's claim about another request, so
+ * they are always dropped. (`X-Original-URL` is a rewrite header above; every `X-Forwarded-*`,
+ * Traefik's and Caddy's `-Method` and `-Uri` among them, is dropped by headers.ts.)
+ */
+export const INGRESS_DESCRIPTION_HEADERS: readonly string[] = [
+  "x-original-method",
+  "x-original-uri",
+  "x-original-host",
+];

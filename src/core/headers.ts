@@ -1,7 +1,7 @@
 /**
  * Which request and response headers cross the proxy. Pure: works on Node's flat rawHeaders list.
  */
-import { foldHeaderName, REWRITE_HEADERS } from "./header-names.js";
+import { foldHeaderName, INGRESS_DESCRIPTION_HEADERS, REWRITE_HEADERS } from "./header-names.js";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and their historic relatives; never forwarded either way. */
 export const HOP_BY_HOP = new Set([
@@ -18,7 +18,8 @@ export const HOP_BY_HOP = new Set([
 
 /**
  * Request headers cupbearer always replaces or removes: hop-by-hop, Host (the upstream's own is
- * sent), Expect (cupbearer answers 100-continue itself), and forwarding and trace headers it sets itself.
+ * sent), Expect (cupbearer answers 100-continue itself), forwarding and trace headers it sets
+ * itself, and an ingress's description of a request (header-names.ts).
  */
 const REQUEST_DROP = new Set([
   ...HOP_BY_HOP,
@@ -29,6 +30,7 @@ const REQUEST_DROP = new Set([
   "x-request-id",
   // Sent again as the request's trace (core/trace.ts): the client's if valid, else a new one.
   "traceparent",
+  ...INGRESS_DESCRIPTION_HEADERS,
 ]);
 
 /** Names listed in a Connection header (they are hop-by-hop for this one message). */

@@ -65,3 +65,19 @@ export async function authorizeRequest(
   scope.token = token;
   return route;
 }
+
+/**
+ * The decision, then the matched route's per-caller rate limit (`rateLimit.perCaller`), keyed by
+ * the verified caller or, for guests, by `address`: what the proxy and the forward-auth endpoint
+ * both run, so a caller over the limit gets the same 429 from either.
+ */
+export async function authorizeAndAdmit(
+  state: AuthorizingState,
+  request: RequestFacts,
+  scope: AuthorizationScope,
+  address: string | undefined,
+): Promise<ProxyRoute> {
+  const route = await authorizeRequest(state, request, scope);
+  if (route.rateLimit !== undefined) await route.rateLimit.admit(scope.identity, address);
+  return route;
+}

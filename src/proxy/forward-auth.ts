@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BlockList } from "node:net";
 import type { ForwardAuthConfig } from "../config/types.js";
-import { originalRequest, parseCidr } from "../core/forward-auth.js";
+import { describedRequest, isCheckTarget, parseCidr } from "../core/forward-auth.js";
 import { validRequestId } from "../core/headers.js";
 import { type Identity, identityHeaders } from "../core/identity.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel } from "../metrics.js";
 import { errorAnswer } from "./answers.js";
-import { type AuthorizationScope, type AuthorizingState, authorizeRequest } from "./authorize.js";
+import { type AuthorizationScope, type AuthorizingState, authorizeAndAdmit } from "./authorize.js";
 import { NO_ROUTE, type ProxyRoute } from "./route-table.js";
 
 /**
@@ -56,6 +56,29 @@ export interface ForwardAuthDeps {
   requests: { requestStarted(): void; requestEnded(): void };
 }
 
+/**
+ * Envoy removes from the upstream request the headers a 200 lists here (its HTTP ext_authz
+ * service's `x-envoy-auth-headers-to-remove`); `allowed_upstream_headers` only overwrites.
+ */
+const ENVOY_REMOVE = "x-envoy-auth-headers-to-remove";
+
+/**
+ * What Envoy must remove so the upstream gets what the proxy would send: every identity header
+ * this answer does not set (a client's own would otherwise pass), and the token's header when the
+ * route keeps the token from the upstream (`forwardToken: false`).
+ */
+function envoyRemovals(
+  identityNames: readonly string[],
+  set: Record<string, string>,
+  route: ProxyRoute,
+): string {
+  const names = identityNames.filter((n) => set[n] === undefined);
+  const tokenHeader = route.tokenSource.headerName;
+  // (A public route cannot say forwardToken: false: the config refuses it.)
+  if (route.config.auth.forwardToken === false && tokenHeader !== undefined) names.push(tokenHeader);
+  return names.join(", ");
+}
+
 /** One decision, with what its log line and metrics need. */
 class Decision implements AuthorizationScope {
   route: ProxyRoute | undefined;
@@ -74,9 +97,7 @@ export function createForwardAuth(deps: ForwardAuthDeps, listener: ForwardAuthCo
     const state = deps.state();
     const endpoint = state.forwardAuth;
     if (endpoint === undefined || endpoint.listener !== listener) return false;
-    const url = req.url ?? "";
-    const queryAt = url.indexOf("?");
-    if ((queryAt < 0 ? url : url.slice(0, queryAt)) !== endpoint.path) return false;
+    if (!isCheckTarget(req.url ?? "", endpoint.ingress, endpoint.path)) return false;
     decide(deps, state, endpoint, req, res).catch(() => res.destroy());
     return true;
   };
@@ -103,11 +124,13 @@ async function decide(
     if (!sourceAllowed(endpoint.sources, req.socket.remoteAddress)) {
       throw new Refusal("untrusted_source", `forward-auth asked by ${req.socket.remoteAddress}`);
     }
-    const original = originalRequest(req.headers, endpoint.ingress);
+    const check = { method, url: req.url ?? "", headers: req.headers, rawHeaders: req.rawHeaders };
+    const original = describedRequest(check, endpoint.ingress, endpoint.path);
     method = original.method;
     target = original.target;
     const facts = { ...original, headers: req.headers, rawHeaders: req.rawHeaders };
-    const route = await authorizeRequest(state, facts, decision);
+    // The proxy's decision and then its rate limit: the same caller key, the same 429.
+    const route = await authorizeAndAdmit(state, facts, decision, req.socket.remoteAddress);
     if (route.upstream.kind !== "plain") throw new Refusal("aws_route", "forward-auth cannot sign for AWS");
     const { identity } = decision;
     if (identity !== undefined) {
@@ -115,6 +138,10 @@ async function decide(
         ([h, c]) => [h.toLowerCase(), c] as const,
       );
       for (const [name, value] of identityHeaders(identity, claims)) headers[name] = value;
+    }
+    if (endpoint.ingress === "envoy") {
+      const remove = envoyRemovals(state.routes.identityHeaderNames, headers, route);
+      if (remove !== "") headers[ENVOY_REMOVE] = remove;
     }
     status = 200;
     headers["content-length"] = "0";

@@ -12,7 +12,7 @@ import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
 import { NO_SPAN, type Span, type Tracer, traced } from "../tracing.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
-import { authorizeRequest } from "./authorize.js";
+import { authorizeAndAdmit } from "./authorize.js";
 import { answerPreflight, findPreflight } from "./cors.js";
 import { forward, forwardUpgrade, type UpstreamConnections } from "./forwarder.js";
 import { NO_ROUTE, type ProxyRoute, type RouteTable } from "./route-table.js";
@@ -100,11 +100,8 @@ abstract class Exchange implements AuthorizedExchange {
       headers: req.headers,
       rawHeaders: req.rawHeaders,
     };
-    const route = await authorizeRequest(this.state, facts, this);
     // Once the caller is known: a limit is per caller (guests by their address).
-    if (route.rateLimit !== undefined)
-      await route.rateLimit.admit(this.identity, this.req.socket.remoteAddress);
-    return route;
+    return authorizeAndAdmit(this.state, facts, this, req.socket.remoteAddress);
   }
 
   /** The route's CORS headers on an answer, the upstream's or cupbearer's own. */

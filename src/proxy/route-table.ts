@@ -53,6 +53,8 @@ export const NO_ROUTE = "none";
  */
 export class RouteTable {
   readonly routes: readonly ProxyRoute[];
+  /** The identity headers of every route, lower case: removed from every request. */
+  readonly identityHeaderNames: readonly string[];
   /** Metrics of requests no route matched. */
   readonly unmatched: RouteMetrics;
   /** Some route's path has capitals: every path is then matched with and without letter case. */
@@ -63,7 +65,9 @@ export class RouteTable {
   constructor(config: Config, deps: RouteTableDeps) {
     // Identity headers of every route are removed from every request, whichever route it takes.
     const identityNames = new Set<string>(STANDARD_IDENTITY_HEADERS);
-    for (const r of config.routes) for (const h of Object.keys(r.auth.claimHeaders)) identityNames.add(h);
+    for (const r of config.routes)
+      for (const h of Object.keys(r.auth.claimHeaders)) identityNames.add(h.toLowerCase());
+    this.identityHeaderNames = [...identityNames];
     const filter = requestHeaderFilter(identityNames);
     // Signers are shared by every route of one (service, region): their key caches too.
     const signers = new Map<string, Signer>();

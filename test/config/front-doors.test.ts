@@ -118,13 +118,17 @@ t.test("forwardAuth: defaults", async (t) => {
 
 t.test("forwardAuth: every problem, in words", async (t) => {
   const cases: Array<[string, unknown, string[]]> = [
-    ["empty", {}, ["forwardAuth.ingress: expected nginx or traefik", "forwardAuth.trustedSources: required"]],
+    [
+      "empty",
+      {},
+      ["forwardAuth.ingress: expected nginx, traefik or envoy", "forwardAuth.trustedSources: required"],
+    ],
     [
       "no sources, a bad listener, a relative path",
-      { ingress: "envoy", trustedSources: [], listener: "both", path: "auth" },
+      { ingress: "istio", trustedSources: [], listener: "both", path: "auth" },
       [
         "forwardAuth.path: expected a path starting with /, without query, fragment or ambiguous segments",
-        "forwardAuth.ingress: expected nginx or traefik",
+        "forwardAuth.ingress: expected nginx, traefik or envoy",
         "forwardAuth.listener: expected main or admin",
         "forwardAuth.trustedSources: must not be empty: list the addresses of the ingress",
       ],
@@ -142,11 +146,33 @@ t.test("forwardAuth: every problem, in words", async (t) => {
       { ingress: "nginx", trustedSources: ["::1"], listener: "admin", path: "/metrics" },
       ["forwardAuth.path: is one of the admin listener's own paths"],
     ],
+    [
+      "an envoy prefix ending in /",
+      { ingress: "envoy", trustedSources: ["::1"], path: "/_auth/" },
+      ["forwardAuth.path: must not end with / when ingress is envoy (Envoy appends the original path)"],
+    ],
+    [
+      "an envoy prefix of /",
+      { ingress: "envoy", trustedSources: ["::1"], path: "/" },
+      ["forwardAuth.path: must not end with / when ingress is envoy (Envoy appends the original path)"],
+    ],
   ];
   for (const [name, forwardAuth, want] of cases) t.same(problems(withRoute({}, { forwardAuth })), want, name);
   t.same(
     problems(withRoute({}, { forwardAuth: { ingress: "nginx", trustedSources: ["::1"], path: "/metrics" } })),
     [],
     "/metrics on the main listener is only a path",
+  );
+  t.same(
+    problems(
+      withRoute({}, { forwardAuth: { ingress: "traefik", trustedSources: ["::1"], path: "/_auth/" } }),
+    ),
+    [],
+    "a trailing / is an exact path for the header shapes",
+  );
+  t.same(
+    parseConfig(withRoute({}, { forwardAuth: { ingress: "envoy", trustedSources: ["10.0.0.0/8"] } }))
+      .forwardAuth?.ingress,
+    "envoy",
   );
 });

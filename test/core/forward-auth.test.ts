@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import t from "tap";
-import { originalRequest, parseCidr } from "../../src/core/forward-auth.js";
+import { describedRequest, isCheckTarget, originalRequest, parseCidr } from "../../src/core/forward-auth.js";
 import { Refusal } from "../../src/errors.js";
 
 function refusal(headers: IncomingHttpHeaders, ingress: "nginx" | "traefik"): string {
@@ -146,4 +146,83 @@ t.test("parseCidr", async (t) => {
   ]) {
     t.equal(parseCidr(bad), undefined, bad);
   }
+});
+
+t.test("envoy: the check request is the original, behind the path prefix", async (t) => {
+  const check = (url: string, rawHeaders: string[] = ["Host", "api.example.com"], method = "PUT") => ({
+    method,
+    url,
+    headers: {},
+    rawHeaders,
+  });
+  t.same(describedRequest(check("/_auth/orders/1?x=1"), "envoy", "/_auth"), {
+    method: "PUT",
+    host: "api.example.com",
+    target: "/orders/1?x=1",
+  });
+  t.same(describedRequest(check("/_auth/"), "envoy", "/_auth").target, "/", "the root");
+  t.same(describedRequest(check("/_auth/public/x", ["Host", "a.example"], "GET"), "envoy", "/_auth"), {
+    method: "GET",
+    host: "a.example",
+    target: "/public/x",
+  });
+  const refusedWith = (c: ReturnType<typeof check>) => {
+    try {
+      describedRequest(c, "envoy", "/_auth");
+      return "passed";
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      return `${err.reason}: ${err.message}`;
+    }
+  };
+  const noPath = "bad_request: forward-auth: the path is not the path prefix followed by the original path";
+  t.equal(refusedWith(check("/_auth")), noPath, "a path_override: no original path");
+  t.equal(refusedWith(check("/_auth?x=1")), noPath, "a query but no path");
+  t.equal(refusedWith(check("/other/x")), noPath, "not under the prefix");
+  t.equal(refusedWith(check("/_auth/x", [])), "bad_host: no Host header");
+  t.equal(refusedWith(check("/_auth/x", ["Host", "a", "host", "b"])), "bad_host: more than one Host header");
+  // The header shapes still read headers, through the same entry point.
+  t.same(
+    describedRequest(
+      {
+        method: "GET",
+        url: "/_auth",
+        headers: { "x-original-url": "http://a.example/x", "x-original-method": "GET" },
+        rawHeaders: [],
+      },
+      "nginx",
+      "/_auth",
+    ),
+    { method: "GET", host: "a.example", target: "/x" },
+  );
+  t.same(
+    describedRequest(
+      {
+        method: "GET",
+        url: "/_auth",
+        headers: { "x-forwarded-uri": "/x", "x-forwarded-host": "a.example", "x-forwarded-method": "POST" },
+        rawHeaders: [],
+      },
+      "traefik",
+      "/_auth",
+    ),
+    { method: "POST", host: "a.example", target: "/x" },
+  );
+});
+
+t.test("isCheckTarget: the exact path for header shapes, every path under it for envoy", async (t) => {
+  const cases: Array<[string, "nginx" | "traefik" | "envoy", boolean]> = [
+    ["/_auth", "nginx", true],
+    ["/_auth?rd=x", "traefik", true],
+    ["/_auth/x", "nginx", false],
+    ["/_auth/x", "traefik", false],
+    ["/_authx", "nginx", false],
+    ["/_auth/x?y", "envoy", true],
+    ["/_auth", "envoy", true],
+    ["/_auth?x", "envoy", true],
+    ["/_authx/y", "envoy", false],
+    ["/other", "envoy", false],
+  ];
+  for (const [url, ingress, want] of cases)
+    t.equal(isCheckTarget(url, ingress, "/_auth"), want, `${ingress} ${url}`);
 });

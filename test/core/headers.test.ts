@@ -1,5 +1,5 @@
 import t from "tap";
-import { foldHeaderName, REWRITE_HEADERS } from "../../src/core/header-names.js";
+import { foldHeaderName, INGRESS_DESCRIPTION_HEADERS, REWRITE_HEADERS } from "../../src/core/header-names.js";
 import {
   clientResponseHeaders,
   HOP_BY_HOP,
@@ -332,6 +332,25 @@ t.test("rewrite headers are dropped unless the route forwards them by name", asy
     "the named one passes as spelled; its _ spelling still does not",
   );
 });
+
+t.test(
+  "an ingress's description of a request is always dropped, even for a rewrite-forwarding route",
+  async (t) => {
+    // biome-ignore format: name/value pairs, one pair a line
+    const raw = [
+    "X-Original-Method", "DELETE",
+    "X-Original-URI", "/admin",
+    "X-Original-Host", "admin.example.com",
+    "X_Original_Method", "DELETE",
+    "X-Forwarded-Method", "DELETE",
+    "X-Forwarded-Uri", "/admin",
+    "Accept", "*/*",
+  ];
+    const opted = requestHeaderFilter([], { allowRewrite: REWRITE_HEADERS });
+    t.strictSame(pairs(upstreamRequestHeaders(raw, opted, undefined, undefined, [])), [["accept", "*/*"]]);
+    t.ok(INGRESS_DESCRIPTION_HEADERS.every((h) => h === h.toLowerCase() && !REWRITE_HEADERS.includes(h)));
+  },
+);
 
 t.test("isGuardedSpelling and foldHeaderName", async (t) => {
   t.equal(foldHeaderName("x_auth_request_user"), "x-auth-request-user");

@@ -4,12 +4,16 @@
  */
 import type { TestIssuer } from "./issuer.js";
 
-/** The routes, in YAML, with every kind of rule the decision knows. */
-export function routesYaml(upstream: string): string {
+/**
+ * The routes, in YAML, with every kind of rule the decision knows; `issuers` names the issuers
+ * whose tokens the rules judge (needed when the config has more than one).
+ */
+export function routesYaml(upstream: string, issuers?: readonly string[]): string {
+  const judged = issuers === undefined ? "" : `issuers: [${issuers.join(", ")}], `;
   return `  - id: orders
     match: { pathPrefix: /orders }
     upstream: ${upstream}
-    auth: { groups: [admin], claimHeaders: { X-Tenant: "custom:tenant" } }
+    auth: { ${judged}groups: [admin], claimHeaders: { X-Tenant: "custom:tenant" } }
   - id: me
     match: { pathPrefix: /me }
     upstream: ${upstream}
