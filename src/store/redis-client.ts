@@ -118,8 +118,10 @@ export function createStoreClient(where: RedisWhere, timeoutMs: number): StoreCl
       ...(s.sentinelTls === true && { sentinelTLS: {} }),
       sentinelRetryStrategy: backoff,
       sentinelCommandTimeout: Math.max(timeoutMs, 1_000),
-      // Told by the Sentinels of a failover, the client moves at once instead of at its next error.
-      failoverDetector: true,
+      // No failoverDetector: it keeps a subscription to every Sentinel, reconnecting forever and
+      // printing each error of an unreachable one. A failover reaches the client anyway: the
+      // Sentinels close the old primary's connections when they demote it (and a write to it
+      // answers READONLY), and the client then asks the Sentinels for the new one.
     });
   }
 
