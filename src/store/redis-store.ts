@@ -1,5 +1,6 @@
 /**
- * The store a fleet of cupbearers shares (Redis or Valkey, through ioredis): identity ids and
+ * The store a fleet of cupbearers shares (Redis or Valkey through ioredis: one server, a primary
+ * found through Sentinel, or a Cluster; see redis-client.ts): identity ids and
  * credentials so a user costs one GetId and one exchange per fleet instead of one per pod, a
  * fleet-wide single flight, and the counters of per-caller rate limits.
  *
@@ -258,7 +259,8 @@ export class RedisStore {
     try {
       const pending = run();
       // The client bounds each command, but a Cluster may retry one through redirections and
-      // failovers: the call as a whole is bounded here. A late answer is ignored.
+      // failovers: the call as a whole is bounded here. A late answer is ignored (a lock taken
+      // late expires after lockWaitMs like any other).
       pending.catch(() => {});
       const answer = await Promise.race([
         pending,
