@@ -32,13 +32,14 @@ class Server {
     readonly port: number,
     private readonly conf: string,
     private readonly sentinel = false,
+    private readonly ca?: Buffer,
   ) {}
 
   async start(password: string): Promise<void> {
     this.#child = spawn(this.bin, [this.conf, ...(this.sentinel ? ["--sentinel"] : [])], { stdio: "ignore" });
     await waitFor(
       `redis-server on port ${this.port}`,
-      async () => ((await send(this.port, ["PING"], password)) === "PONG" ? true : undefined),
+      async () => ((await send(this.port, ["PING"], password, this.ca)) === "PONG" ? true : undefined),
       { timeoutMs: 20_000, intervalMs: 50 },
     );
   }
@@ -63,6 +64,30 @@ async function toolsOrSkip(): Promise<{ server: string; cli: string }> {
   return { server, cli };
 }
 
+/** Files of a CA and of a server certificate for 127.0.0.1 (test/support/tls.ts). */
+export interface RedisTls {
+  readonly caFile: string;
+  readonly ca: Buffer;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** The cluster bus always asks nodes for a client certificate. */
+  readonly clientCertFile: string;
+  readonly clientKeyFile: string;
+}
+
+/** The lines of a server's config that make it speak only TLS on `port`, replication too. */
+const tlsLines = (port: number, tls: RedisTls): string[] => [
+  "port 0",
+  `tls-port ${port}`,
+  `tls-cert-file ${tls.certFile}`,
+  `tls-key-file ${tls.keyFile}`,
+  `tls-ca-cert-file ${tls.caFile}`,
+  `tls-client-cert-file ${tls.clientCertFile}`,
+  `tls-client-key-file ${tls.clientKeyFile}`,
+  "tls-auth-clients no",
+  "tls-replication yes",
+];
+
 const BASE_CONF = ["bind 127.0.0.1", 'save ""', "appendonly no", "protected-mode no"];
 
 /** Sentinel: a primary, a replica, one Sentinel. */
@@ -81,7 +106,8 @@ export interface SentinelSet {
   stop(): Promise<void>;
 }
 
-export async function startSentinelSet(): Promise<SentinelSet> {
+/** A Sentinel set; with `tls`, the servers and the Sentinel speak only TLS. */
+export async function startSentinelSet(tls?: RedisTls): Promise<SentinelSet> {
   const { server: bin } = await toolsOrSkip();
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-sentinel-"));
   const servers: Server[] = [];
@@ -97,7 +123,7 @@ export async function startSentinelSet(): Promise<SentinelSet> {
         file,
         [
           ...BASE_CONF,
-          `port ${port}`,
+          ...(tls === undefined ? [`port ${port}`] : tlsLines(port, tls)),
           `dir ${dir}`,
           `requirepass ${REDIS_PASSWORD}`,
           `masterauth ${REDIS_PASSWORD}`,
@@ -105,7 +131,7 @@ export async function startSentinelSet(): Promise<SentinelSet> {
           ...extra,
         ].join("\n"),
       );
-      return new Server(bin, port, file);
+      return new Server(bin, port, file, false, tls?.ca);
     };
     const p = await redisConf(primary, []);
     const r = await redisConf(replica, [`replicaof 127.0.0.1 ${primary}`]);
@@ -114,7 +140,7 @@ export async function startSentinelSet(): Promise<SentinelSet> {
       sentinelFile,
       [
         "bind 127.0.0.1",
-        `port ${sentinel}`,
+        ...(tls === undefined ? [`port ${sentinel}`] : tlsLines(sentinel, tls)),
         `dir ${dir}`,
         "sentinel announce-ip 127.0.0.1",
         `sentinel announce-port ${sentinel}`,
@@ -125,12 +151,12 @@ export async function startSentinelSet(): Promise<SentinelSet> {
         `requirepass ${SENTINEL_PASSWORD}`,
       ].join("\n"),
     );
-    const s = new Server(bin, sentinel, sentinelFile, true);
+    const s = new Server(bin, sentinel, sentinelFile, true, tls?.ca);
     servers.push(p, r, s);
     await p.start(REDIS_PASSWORD);
     await r.start(REDIS_PASSWORD);
     await s.start(SENTINEL_PASSWORD);
-    const ask = (...args: string[]) => send(sentinel, args, SENTINEL_PASSWORD);
+    const ask = (...args: string[]) => send(sentinel, args, SENTINEL_PASSWORD, tls?.ca);
     const primaryPort = async () =>
       Number(((await ask("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)) as string[])[1]);
     // The Sentinel must know a replica in sync before it can fail over to it.
@@ -150,7 +176,7 @@ export async function startSentinelSet(): Promise<SentinelSet> {
       sentinels: [`127.0.0.1:${sentinel}`],
       ports: [primary, replica],
       primaryPort,
-      command: (port, ...args) => send(port, args, REDIS_PASSWORD),
+      command: (port, ...args) => send(port, args, REDIS_PASSWORD, tls?.ca),
       async failover() {
         await waitFor("the Sentinel to know the replica", replicaReady, {
           timeoutMs: 20_000,
@@ -164,7 +190,7 @@ export async function startSentinelSet(): Promise<SentinelSet> {
           async () => {
             const now = await primaryPort();
             if (now === before) return undefined;
-            const role = (await send(now, ["ROLE"], REDIS_PASSWORD)) as unknown[];
+            const role = (await send(now, ["ROLE"], REDIS_PASSWORD, tls?.ca)) as unknown[];
             return role[0] === "master" ? now : undefined;
           },
           { timeoutMs: 20_000, intervalMs: 100 },
@@ -193,12 +219,13 @@ export interface ClusterSet {
   stop(): Promise<void>;
 }
 
-const clusterOk = async (port: number) =>
-  String(await send(port, ["CLUSTER", "INFO"], REDIS_PASSWORD)).includes("cluster_state:ok")
+const clusterOk = async (port: number, ca?: Buffer) =>
+  String(await send(port, ["CLUSTER", "INFO"], REDIS_PASSWORD, ca)).includes("cluster_state:ok")
     ? true
     : undefined;
 
-export async function startCluster(): Promise<ClusterSet> {
+/** Three primaries; with `tls`, clients and the cluster bus speak only TLS. */
+export async function startCluster(tls?: RedisTls): Promise<ClusterSet> {
   const { server: bin, cli } = await toolsOrSkip();
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-cluster-"));
   const servers: Server[] = [];
@@ -214,7 +241,7 @@ export async function startCluster(): Promise<ClusterSet> {
         file,
         [
           ...BASE_CONF,
-          `port ${port}`,
+          ...(tls === undefined ? [`port ${port}`] : [...tlsLines(port, tls), "tls-cluster yes"]),
           `dir ${dir}`,
           "cluster-enabled yes",
           `cluster-config-file nodes-${port}.conf`,
@@ -225,7 +252,7 @@ export async function startCluster(): Promise<ClusterSet> {
           `masterauth ${REDIS_PASSWORD}`,
         ].join("\n"),
       );
-      servers.push(new Server(bin, port, file));
+      servers.push(new Server(bin, port, file, false, tls?.ca));
     }
     await Promise.all(servers.map((s) => s.start(REDIS_PASSWORD)));
     const ports = servers.map((s) => s.port);
@@ -239,6 +266,7 @@ export async function startCluster(): Promise<ClusterSet> {
         "0",
         "--cluster-yes",
         "--no-auth-warning",
+        ...(tls === undefined ? [] : ["--tls", "--cacert", tls.caFile]),
         "-a",
         REDIS_PASSWORD,
       ],
@@ -249,11 +277,14 @@ export async function startCluster(): Promise<ClusterSet> {
     const whole = () =>
       waitFor(
         "every node to see the cluster ok",
-        async () => ((await Promise.all(ports.map(clusterOk))).every((x) => x === true) ? true : undefined),
+        async () =>
+          (await Promise.all(ports.map((p) => clusterOk(p, tls?.ca)))).every((x) => x === true)
+            ? true
+            : undefined,
         { timeoutMs: 20_000, intervalMs: 100 },
       );
     await whole();
-    const command = (port: number, ...args: string[]) => send(port, args, REDIS_PASSWORD);
+    const command = (port: number, ...args: string[]) => send(port, args, REDIS_PASSWORD, tls?.ca);
     return {
       nodes: ports.map((p) => `127.0.0.1:${p}`),
       ports,
@@ -283,11 +314,11 @@ export async function startCluster(): Promise<ClusterSet> {
 }
 
 /** A Sentinel set for test `t`, stopped at teardown; undefined after a loud skip (fails under CI=true). */
-export function sentinelFor(t: Test): Promise<SentinelSet | undefined> {
-  return withEmulator(t, "redis-server (Sentinel)", startSentinelSet);
+export function sentinelFor(t: Test, tls?: RedisTls): Promise<SentinelSet | undefined> {
+  return withEmulator(t, "redis-server (Sentinel)", () => startSentinelSet(tls));
 }
 
 /** A Redis Cluster for test `t`, stopped at teardown; undefined after a loud skip (fails under CI=true). */
-export function clusterFor(t: Test): Promise<ClusterSet | undefined> {
-  return withEmulator(t, "redis-server (Cluster)", startCluster);
+export function clusterFor(t: Test, tls?: RedisTls): Promise<ClusterSet | undefined> {
+  return withEmulator(t, "redis-server (Cluster)", () => startCluster(tls));
 }

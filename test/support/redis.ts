@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Test } from "tap";
 import { EmulatorUnavailableError, freePort } from "../../demo/cognito-emulator.js";
 import { withEmulator } from "./emulators.js";
@@ -59,12 +60,13 @@ function parse(buf: Buffer, at = 0): { value: unknown; end: number } | undefined
 }
 
 /**
- * Sends one command with RESP (after `AUTH password` when given) and resolves its raw reply;
- * error replies resolve as their text (tests compare them).
+ * Sends one command with RESP (after `AUTH password` when given; over TLS trusting `ca` when
+ * given) and resolves its raw reply; error replies resolve as their text (tests compare them).
  */
-export function send(port: number, args: string[], password?: string): Promise<unknown> {
+export function send(port: number, args: string[], password?: string, ca?: Buffer): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port });
+    const socket =
+      ca === undefined ? connect({ host: "127.0.0.1", port }) : tlsConnect({ host: "127.0.0.1", port, ca });
     let buf = Buffer.alloc(0);
     let skip = password === undefined ? 0 : 1;
     socket.setTimeout(5_000, () => socket.destroy(new Error("redis command timed out")));
