@@ -72,7 +72,7 @@ const RESTART_ONLY = [
 
 /**
  * The fleet's shared store: counted, and logged once each time it stops or starts answering
- * (never with its URL, which may hold a password).
+ * (never with its URL or credentials).
  */
 function createStore(
   config: NonNullable<Config["store"]>["redis"],
@@ -80,7 +80,9 @@ function createStore(
   log: Logger,
 ): RedisStore {
   return new RedisStore({
-    url: config.url,
+    ...(config.url !== undefined && { url: config.url }),
+    ...(config.sentinel !== undefined && { sentinel: config.sentinel }),
+    ...(config.cluster !== undefined && { cluster: config.cluster }),
     keyPrefix: config.keyPrefix,
     encryptionKeys: config.encryptionKeys,
     timeoutMs: config.timeoutMs,

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { DYNAMODB_OPERATIONS } from "../core/dynamodb-scope.js";
 import { parseCidr } from "../core/forward-auth.js";
 import { REWRITE_HEADERS } from "../core/header-names.js";
+import { parseHostPort } from "../core/host-port.js";
 import { normalizeTarget } from "../core/path.js";
 import { IDENTITY_POOL_ID, REGION, USER_POOL_ID } from "./ids-and-urls.js";
 import type { Config } from "./types.js";
@@ -405,9 +406,45 @@ const redisUrl = z.string({ error: "expected a URL" }).refine(
   { error: "expected a redis:// or rediss:// URL" },
 );
 
-const store = z.strictObject({
-  redis: z.strictObject({
-    url: redisUrl,
+/** `host:port` of a Sentinel or a Cluster node. */
+const address = z
+  .string({ error: "expected host:port" })
+  .refine((v) => parseHostPort(v) !== undefined, { error: "expected host:port (a port from 1 to 65535)" });
+
+/** A password or user name; empty (an unset `${VAR:-}`) means none. */
+const credential = (what: string) => z.string({ error: `expected ${what}` }).max(512, { error: "too long" });
+
+const sentinel = z.strictObject({
+  name: z
+    .string({ error: "expected a master name" })
+    .regex(/^[A-Za-z0-9_.:-]{1,128}$/, { error: "expected 1 to 128 letters, digits or _ . : -" }),
+  sentinels: z
+    .array(address, { error: "expected a list of host:port" })
+    .min(1, { error: "expected at least one Sentinel" })
+    .max(16, { error: "expected at most 16 Sentinels" }),
+  username: credential("a user name").optional(),
+  password: credential("a password").optional(),
+  sentinelUsername: credential("a user name").optional(),
+  sentinelPassword: credential("a password").optional(),
+  tls: bool.default(false),
+  sentinelTls: bool.default(false),
+});
+
+const cluster = z.strictObject({
+  nodes: z
+    .array(address, { error: "expected a list of host:port" })
+    .min(1, { error: "expected at least one node" })
+    .max(64, { error: "expected at most 64 nodes" }),
+  username: credential("a user name").optional(),
+  password: credential("a password").optional(),
+  tls: bool.default(false),
+});
+
+const redisStore = z
+  .strictObject({
+    url: redisUrl.optional(),
+    sentinel: sentinel.optional(),
+    cluster: cluster.optional(),
     keyPrefix: z
       .string({ error: "expected a key prefix" })
       .regex(/^[A-Za-z0-9_.:{}-]{1,64}$/, {
@@ -424,8 +461,12 @@ const store = z.strictObject({
     ),
     timeoutMs: intIn(10, 10_000).default(250),
     lockWaitMs: intIn(100, 60_000).default(3_000),
-  }),
-});
+  })
+  .refine((r) => [r.url, r.sentinel, r.cluster].filter((x) => x !== undefined).length === 1, {
+    error: "expected exactly one of url, sentinel or cluster",
+  });
+
+const store = z.strictObject({ redis: redisStore });
 
 const limits = z.strictObject({
   maxHeaderBytes: intIn(1024, 1_048_576).default(16_384),

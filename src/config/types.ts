@@ -78,10 +78,14 @@ export interface StoreConfig {
   redis: RedisStoreConfig;
 }
 
-/** `store.redis`. */
+/** `store.redis`: exactly one of `url`, `sentinel` or `cluster` says where the store is. */
 export interface RedisStoreConfig {
-  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
-  url: string;
+  /** One server (or a primary endpoint): `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  url?: string;
+  /** A primary found through Redis Sentinel, followed when it fails over. */
+  sentinel?: RedisSentinelConfig;
+  /** A Redis Cluster (cluster mode enabled): keys spread over its primaries. */
+  cluster?: RedisClusterConfig;
   /** Prefix of every key written (default `cupbearer:`), 1–64 characters. */
   keyPrefix: string;
   /**
@@ -94,6 +98,35 @@ export interface RedisStoreConfig {
   timeoutMs: number;
   /** Longest wait for another pod's exchange of the same caller, 100–60000 ms (default 3000). */
   lockWaitMs: number;
+}
+
+/** `store.redis.sentinel`. Empty user names and passwords (an unset `${VAR:-}`) mean none. */
+export interface RedisSentinelConfig {
+  /** The master group's name, as the Sentinels know it (`sentinel monitor <name> …`). */
+  name: string;
+  /** Sentinels as `host:port` (IPv6 in brackets), 1–16; asked in turn for the current primary. */
+  sentinels: string[];
+  /** User name (ACL) and password of the Redis servers. */
+  username?: string;
+  password?: string;
+  /** User name and password of the Sentinels themselves, when they ask for one. */
+  sentinelUsername?: string;
+  sentinelPassword?: string;
+  /** TLS to the Redis servers (default false); certificates checked against Node's CA store. */
+  tls: boolean;
+  /** TLS to the Sentinels (default false). */
+  sentinelTls: boolean;
+}
+
+/** `store.redis.cluster`. Empty user names and passwords mean none. */
+export interface RedisClusterConfig {
+  /** Some of the cluster's nodes as `host:port`, 1–64: the rest are learnt from them. */
+  nodes: string[];
+  /** User name (ACL) and password of every node. */
+  username?: string;
+  password?: string;
+  /** TLS to every node (default false). */
+  tls: boolean;
 }
 
 /** `listen`: the listener clients talk to (HTTP/1.1, plain or with `tls`). */

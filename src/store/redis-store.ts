@@ -1,5 +1,6 @@
 /**
- * The store a fleet of cupbearers shares (Redis or Valkey, through ioredis): identity ids and
+ * The store a fleet of cupbearers shares (Redis or Valkey through ioredis: one server, a primary
+ * found through Sentinel, or a Cluster; see redis-client.ts): identity ids and
  * credentials so a user costs one GetId and one exchange per fleet instead of one per pod, a
  * fleet-wide single flight, and the counters of per-caller rate limits.
  *
@@ -9,8 +10,8 @@
  * Every record is sealed (sealed-record.ts) with its own key as associated data.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import type { SharedCredentialsCache, TemporaryCredentials } from "../aws/credentials.js";
+import { createStoreClient, type RedisWhere, type StoreClient } from "./redis-client.js";
 import { SealedRecords } from "./sealed-record.js";
 
 /** What one store call did, as a bounded label set. */
@@ -37,9 +38,8 @@ export interface StoreObserver {
   stateChange?(up: boolean, detail: string): void;
 }
 
-export interface RedisStoreOptions {
-  /** `redis://` or `rediss://` (TLS), with user, password and database number if any. */
-  readonly url: string;
+/** Where the store is (exactly one of `url`, `sentinel`, `cluster`) and how it is used. */
+export interface RedisStoreOptions extends RedisWhere {
   /** Prefix of every key written (default `cupbearer:`). */
   readonly keyPrefix?: string;
   /** Base64 AES-256 keys, newest first: the first seals, all open. */
@@ -83,7 +83,7 @@ redis.call('SET', KEYS[1], string.format('%.3f', nextTat), 'PX', math.ceil(ahead
 return {1, 0}
 `;
 
-type Commands = Redis & {
+type Commands = StoreClient & {
   cupbearerUnlock(key: string, token: string): Promise<number>;
   cupbearerGcra(key: string, intervalMs: string, burst: string): Promise<[number, number]>;
 };
@@ -100,6 +100,7 @@ export class RedisStore {
   readonly #sealed: SealedRecords;
   readonly #prefix: string;
   readonly #lockWaitMs: number;
+  readonly #timeoutMs: number;
   readonly #identityTtlSeconds: number;
   readonly #observer: StoreObserver;
   // Unknown until the first call or connection: the first failure is then logged, and a store
@@ -107,26 +108,14 @@ export class RedisStore {
   #up: boolean | undefined;
 
   constructor(options: RedisStoreOptions) {
-    const url = new URL(options.url);
-    if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-      throw new RangeError("the store URL must start with redis:// or rediss://");
-    }
     this.#sealed = new SealedRecords(options.encryptionKeys);
     this.#prefix = options.keyPrefix ?? "cupbearer:";
     const timeoutMs = options.timeoutMs ?? 250;
     this.#lockWaitMs = options.lockWaitMs ?? 3_000;
     this.#identityTtlSeconds = options.identityTtlSeconds ?? 30 * 86_400;
     this.#observer = options.observer ?? {};
-    const client = new Redis(options.url, {
-      // A call while disconnected fails at once instead of waiting for a reconnect: requests go
-      // on without the store. Reconnecting itself goes on in the background, with back-off.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: timeoutMs,
-      connectTimeout: Math.max(timeoutMs, 1_000),
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-      lazyConnect: false,
-    });
+    this.#timeoutMs = timeoutMs;
+    const client = createStoreClient(options, timeoutMs);
     client.defineCommand("cupbearerUnlock", { numberOfKeys: 1, lua: UNLOCK });
     client.defineCommand("cupbearerGcra", { numberOfKeys: 1, lua: GCRA });
     // Without a listener ioredis prints every connection error; the state change says it once.
@@ -266,14 +255,27 @@ export class RedisStore {
 
   /** Runs one command; its answer, or undefined after counting and noting the failure. */
   async #call<T>(op: StoreOp, run: () => Promise<T>, started = performance.now()): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const answer = await run();
+      const pending = run();
+      // The client bounds each command, but a Cluster may retry one through redirections and
+      // failovers: the call as a whole is bounded here. A late answer is ignored (a lock taken
+      // late expires after lockWaitMs like any other).
+      pending.catch(() => {});
+      const answer = await Promise.race([
+        pending,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("store call timed out")), this.#timeoutMs);
+        }),
+      ]);
       this.#state(true, "answering");
       return answer;
     } catch (err) {
       this.#observe(op, "error", started);
       this.#state(false, (err as Error).message);
       return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Test } from "tap";
 import { EmulatorUnavailableError, freePort } from "../../demo/cognito-emulator.js";
 import { withEmulator } from "./emulators.js";
@@ -58,21 +59,39 @@ function parse(buf: Buffer, at = 0): { value: unknown; end: number } | undefined
   throw new Error(`unexpected RESP reply ${type}`);
 }
 
-function send(port: number, args: string[]): Promise<unknown> {
+/**
+ * Sends one command with RESP (after `AUTH password` when given; over TLS trusting `ca` when
+ * given) and resolves its raw reply; error replies resolve as their text (tests compare them).
+ */
+export function send(port: number, args: string[], password?: string, ca?: Buffer): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port });
+    const socket =
+      ca === undefined ? connect({ host: "127.0.0.1", port }) : tlsConnect({ host: "127.0.0.1", port, ca });
     let buf = Buffer.alloc(0);
+    let skip = password === undefined ? 0 : 1;
     socket.setTimeout(5_000, () => socket.destroy(new Error("redis command timed out")));
     socket.on("error", reject);
     socket.on("data", (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
-      const reply = parse(buf);
-      if (reply !== undefined) {
+      for (;;) {
+        const reply = parse(buf);
+        if (reply === undefined) return;
+        buf = buf.subarray(reply.end);
+        if (skip > 0) {
+          skip--;
+          if (reply.value !== "OK") {
+            socket.destroy();
+            reject(new Error(`AUTH refused: ${String(reply.value)}`));
+            return;
+          }
+          continue;
+        }
         socket.end();
         resolve(reply.value);
+        return;
       }
     });
-    socket.write(encode(args));
+    socket.write((password === undefined ? "" : encode(["AUTH", password])) + encode(args));
   });
 }
 
