@@ -63,6 +63,7 @@ class Decision implements AuthorizationScope {
   query = "";
   identity: Identity | undefined;
   token: string | undefined;
+  accessToken: string | undefined;
 }
 
 /**
