@@ -96,5 +96,7 @@ async function publishKeys(keys: PublishedKeys, path: string, res: ServerRespons
       .end(JSON.stringify({ error: "not_found" }));
     return;
   }
-  res.writeHead(200, { "content-type": "application/x-pem-file", "cache-control": KEYS_CACHE_CONTROL }).end(pem);
+  res
+    .writeHead(200, { "content-type": "application/x-pem-file", "cache-control": KEYS_CACHE_CONTROL })
+    .end(pem);
 }

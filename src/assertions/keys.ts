@@ -29,7 +29,9 @@ export function readSigningKeys(keys: readonly AssertionKeyConfig[]): KeyObject[
       try {
         text = readFileSync(file, "utf8");
       } catch (err) {
-        throw new Error(`${at}.privateKeyFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+        throw new Error(
+          `${at}.privateKeyFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+        );
       }
     }
     const key = parseSigningKey(text);
@@ -43,6 +45,14 @@ export async function describeKey(privateKey: KeyObject): Promise<SigningKey> {
   const publicKey = createPublicKey(privateKey);
   const exported = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(exported, "sha256");
-  const jwk: JWK = { kty: exported.kty, crv: exported.crv, x: exported.x, y: exported.y, kid, alg: "ES256", use: "sig" };
+  const jwk: JWK = {
+    kty: exported.kty,
+    crv: exported.crv,
+    x: exported.x,
+    y: exported.y,
+    kid,
+    alg: "ES256",
+    use: "sig",
+  };
   return { kid, privateKey, jwk, pem: await exportSPKI(publicKey) };
 }

@@ -42,7 +42,9 @@ export class AssertionSigner {
     this.#now = options.now ?? Date.now;
     this.#keys = Promise.all(options.keys.map(describeKey));
     this.#cache =
-      options.cacheMaxEntries > 0 ? new LRUCache<string, Cached>({ max: options.cacheMaxEntries }) : undefined;
+      options.cacheMaxEntries > 0
+        ? new LRUCache<string, Cached>({ max: options.cacheMaxEntries })
+        : undefined;
   }
 
   /** The published keys: a JWKS (RFC 7517 §5). */
@@ -68,7 +70,9 @@ export class AssertionSigner {
   albData(identity: Identity, token: string | undefined): Promise<string> {
     return this.#cached("alb", token, identity, async (key, times) => {
       const { header, payload } = albLayout(identity, this.#options.issuer, times);
-      return new SignJWT(payload).setProtectedHeader({ alg: "ES256", kid: key.kid, ...header }).sign(key.privateKey);
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: "ES256", kid: key.kid, ...header })
+        .sign(key.privateKey);
     });
   }
 

@@ -277,7 +277,10 @@ function checkAssertionUse({ routes, assertions }: Part<Config>, report: Report)
       const at = ["routes", i, "auth", key];
       if (assertions === undefined) report(at, "needs assertions: the keys that sign it");
       if (ok(r.upstream) && r.upstream.aws !== undefined)
-        report(at, "plain routes only: an AWS service reads no assertion (its requests are signed with SigV4)");
+        report(
+          at,
+          "plain routes only: an AWS service reads no assertion (its requests are signed with SigV4)",
+        );
     }
   });
 }

@@ -495,7 +495,10 @@ const assertions = z.strictObject({
   keys: z.preprocess(
     (v) =>
       Array.isArray(v)
-        ? v.filter((k) => !(typeof k === "object" && k !== null && (k as { privateKey?: unknown }).privateKey === ""))
+        ? v.filter(
+            (k) =>
+              !(typeof k === "object" && k !== null && (k as { privateKey?: unknown }).privateKey === ""),
+          )
         : v,
     z
       .array(assertionKey, { error: "expected a list of keys" })

@@ -41,7 +41,8 @@ export function assertionTimes(
 ): AssertionTimes {
   const iat = Math.floor(nowSeconds);
   const latest = iat + lifetimeSeconds;
-  const exp = typeof tokenExp === "number" ? Math.max(iat + 1, Math.min(latest, Math.floor(tokenExp))) : latest;
+  const exp =
+    typeof tokenExp === "number" ? Math.max(iat + 1, Math.min(latest, Math.floor(tokenExp))) : latest;
   return { iat, exp, reuseUntil: iat + Math.floor((exp - iat) / 2) };
 }
 

@@ -70,7 +70,8 @@ export class RouteTable {
     for (const r of config.routes) for (const h of Object.keys(r.auth.claimHeaders)) identityNames.add(h);
     // So are the signed ones: only cupbearer writes an assertion or an ALB header.
     for (const h of [...ALB_HEADERS, DEFAULT_ASSERTION_HEADER]) identityNames.add(h);
-    for (const r of config.routes) if (r.auth.assertion) identityNames.add(r.auth.assertion.header.toLowerCase());
+    for (const r of config.routes)
+      if (r.auth.assertion) identityNames.add(r.auth.assertion.header.toLowerCase());
     const filter = requestHeaderFilter(identityNames);
     // Signers are shared by every route of one (service, region): their key caches too.
     const signers = new Map<string, Signer>();
