@@ -1,4 +1,4 @@
-import { createPrivateKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, type JsonWebKey, type KeyObject } from "node:crypto";
 
 /**
  * The private keys cupbearer signs identity assertions with: ES256 (RFC 7518 §3.4) needs a NIST
@@ -17,10 +17,10 @@ export function parseSigningKey(text: string): KeyObject | string {
   let key: KeyObject;
   try {
     if (trimmed.startsWith("{")) {
-      const jwk = JSON.parse(trimmed) as unknown;
-      if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) return "expected a JWK object";
-      if (typeof (jwk as { d?: unknown }).d !== "string") return "expected a private JWK (it has no d)";
-      key = createPrivateKey({ key: jwk as import("node:crypto").JsonWebKey, format: "jwk" });
+      // Text that starts with "{" and parses is an object.
+      const jwk = JSON.parse(trimmed) as JsonWebKey;
+      if (typeof jwk.d !== "string") return "expected a private JWK (it has no d)";
+      key = createPrivateKey({ key: jwk, format: "jwk" });
     } else if (trimmed.startsWith("-----BEGIN")) {
       if (trimmed.includes("ENCRYPTED")) return "expected an unencrypted private key";
       key = createPrivateKey({ key: trimmed, format: "pem" });

@@ -19,6 +19,7 @@ import {
 } from "jose";
 import t, { type Test } from "tap";
 import { seedPool } from "../../demo/cognito-emulator.js";
+import { parseConfigText } from "../../src/config/load.js";
 import { startApp, waitReady } from "../support/app.js";
 import { requirePythonModule } from "../support/programs.js";
 import { sharedCognitoLocal } from "../support/shared.js";
@@ -58,8 +59,7 @@ t.test("assertions and ALB headers through a running proxy", async (t) => {
   const signingKid = await calculateJwkThumbprint(await exportJWK(signing.publicKey));
   const previousKid = await calculateJwkThumbprint(await exportJWK(previous.publicKey));
 
-  const app = await startApp(
-    `
+  const yaml = `
 issuers:
   - { id: local, issuer: ${pool.issuer}, jwksUri: ${pool.jwksUri}, clientIds: [${pool.clientId}] }
 assertions:
@@ -81,9 +81,9 @@ routes:
   - id: other
     match: { pathPrefix: /other }
     upstream: ${up.url}
-`,
-    { ASSERTION_KEY: signing.pem },
-  );
+`;
+  const env = { ASSERTION_KEY: signing.pem };
+  const app = await startApp(yaml, env);
   t.teardown(() => app.stop());
   await waitReady(app.adminUrl);
   const jwksUrl = new URL(`${app.adminUrl}/.well-known/jwks.json`);
@@ -247,5 +247,26 @@ routes:
     }
     t.notOk("x-amzn-oidc-anything" in seen.headers);
     t.notOk("x_amzn_oidc_data" in seen.headers);
+  });
+
+  t.test("reload: a key file that cannot be read refuses it; a dropped key is unpublished", async (t) => {
+    const head = "listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n";
+    const missing = yaml.replace(previousFile, join(dir, "missing.pem"));
+    t.equal(await app.app.reload(async () => parseConfigText(head + missing, env)), false, "refused");
+    t.match(app.logs.at(-1), { msg: "config reload refused: nothing changed" });
+    t.equal(
+      ((await (await fetch(jwksUrl)).json()) as { keys: unknown[] }).keys.length,
+      2,
+      "the keys in use stay",
+    );
+    const dropped = yaml.replace(`    - privateKeyFile: ${previousFile}\n`, "");
+    t.equal(await app.app.reload(async () => parseConfigText(head + dropped, env)), true, "swapped");
+    const jwks = (await (await fetch(jwksUrl)).json()) as { keys: Array<{ kid: string }> };
+    t.strictSame(
+      jwks.keys.map((k) => k.kid),
+      [signingKid],
+      "only the signing key is left",
+    );
+    t.equal((await fetch(`${app.adminUrl}/.well-known/alb-keys/${previousKid}`)).status, 404);
   });
 });
