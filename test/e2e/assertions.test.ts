@@ -210,6 +210,18 @@ routes:
       /InvalidSignatureError/,
     );
 
+    // The README's PyJWT snippet: the assertion against the JWKS, issuer and audience checked.
+    const readme = [
+      "import jwt, sys",
+      "jwks = jwt.PyJWKClient(sys.argv[2])",
+      "token = sys.argv[1]",
+      "key = jwks.get_signing_key_from_jwt(token).key",
+      `print(jwt.decode(token, key, algorithms=["ES256"], issuer="${ISSUER}", audience="app")["sub"])`,
+    ].join("\n");
+    const assertion = one(seen.headers["x-cupbearer-assertion"]);
+    const sub = await run(python, ["-c", readme, assertion, jwksUrl.href]);
+    t.equal(sub.stdout.trim(), seen.headers["x-auth-request-user"], "PyJWT verifies the assertion too");
+
     // With an ID token there is no access token to hand on.
     const withId = await get(t, "/app/alb", alice.idToken);
     t.notOk("x-amzn-oidc-accesstoken" in withId.headers, "no access token header for an ID token");
