@@ -253,14 +253,14 @@ function checkAuth(
   const assertion = a.assertion;
   if (assertion !== undefined && ok(assertion) && ok(assertion.header)) {
     const lower = assertion.header.toLowerCase();
-    const at2 = [...at, "assertion", "header"];
-    if (RESERVED_HEADERS.has(lower)) report(at2, "is a reserved header");
+    const where = [...at, "assertion", "header"];
+    if (RESERVED_HEADERS.has(lower)) report(where, "is a reserved header");
     else if (STANDARD_IDENTITY_HEADERS.has(lower) || lower.startsWith(ALB_PREFIX))
-      report(at2, "is set by cupbearer itself");
-    else if (names.has(lower)) report(at2, "is also a claimHeaders name");
+      report(where, "is set by cupbearer itself");
+    else if (names.has(lower)) report(where, "is also a claimHeaders name");
     const { token } = a;
     if (ok(token) && token.header !== undefined && ok(token.header) && token.header.toLowerCase() === lower)
-      report(at2, "is the header the token is read from");
+      report(where, "is the header the token is read from");
   }
 }
 
@@ -273,7 +273,8 @@ function checkAssertionUse({ routes, assertions }: Part<Config>, report: Report)
     if (!ok(r.auth)) return;
     for (const key of ["assertion", "albHeaders"] as const) {
       const v = r.auth[key];
-      if (v === undefined || v === false) continue;
+      // A malformed value is the shape's to report.
+      if (v === undefined || v === false || !ok(v)) continue;
       const at = ["routes", i, "auth", key];
       if (assertions === undefined) report(at, "needs assertions: the keys that sign it");
       if (ok(r.upstream) && r.upstream.aws !== undefined)

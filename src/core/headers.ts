@@ -89,7 +89,9 @@ export function requestHeaderFilter(
 export function isGuardedSpelling(name: string, filter: RequestHeaderFilter): boolean {
   if (!name.includes("_")) return false;
   const folded = foldHeaderName(name);
-  return filter.guarded.has(folded) || folded.startsWith("x-forwarded-") || folded.startsWith(ALB_HEADER_PREFIX);
+  return (
+    filter.guarded.has(folded) || folded.startsWith("x-forwarded-") || folded.startsWith(ALB_HEADER_PREFIX)
+  );
 }
 
 /**

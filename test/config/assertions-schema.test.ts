@@ -60,7 +60,7 @@ t.test("keys: every accepted form; empty entries dropped", async (t) => {
       },
     ),
   );
-  t.equal(config.assertions?.keys.length, 3, "the empty entry (an unset ${VAR:-}) is dropped");
+  t.equal(config.assertions?.keys.length, 3, "the empty entry (an unset VAR behind :-) is dropped");
 });
 
 t.test("every problem, in words (never the key)", async (t) => {
