@@ -220,6 +220,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     registry: metrics.registry,
     ready,
     forwardAuth: createForwardAuth(deps, "admin"),
+    assertionKeys: () => runtime.assertions,
   });
 
   async function swapIn(load: () => Promise<Config>): Promise<boolean> {
@@ -232,7 +233,15 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       metrics.configReloads.inc({ result: "invalid" });
       return false;
     }
-    const candidate = new Runtime(next, runtimeDeps);
+    let candidate: Runtime;
+    try {
+      candidate = new Runtime(next, runtimeDeps);
+    } catch (err) {
+      // An assertion key file that cannot be read: the running config stays.
+      log.error({ err: (err as Error).message }, "config reload refused: nothing changed");
+      metrics.configReloads.inc({ result: "failed" });
+      return false;
+    }
     try {
       // The new issuers' keys are loaded before the swap, so no request meets an unready issuer.
       await candidate.loadKeysOnce();

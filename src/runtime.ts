@@ -1,4 +1,6 @@
 import type { Dispatcher } from "undici";
+import { readSigningKeys } from "./assertions/keys.js";
+import { AssertionSigner } from "./assertions/signer.js";
 import { UndiciJwksFetcher } from "./auth/jwks-fetcher.js";
 import { type ResolvedIssuer, resolveIssuer, TokenVerifier } from "./auth/verifier.js";
 import type { IdentityPools, IdentityPoolTarget } from "./aws/pools.js";
@@ -39,6 +41,8 @@ export class Runtime implements RuntimeState {
   readonly issuers: readonly ResolvedIssuer[];
   readonly identityPools: readonly IdentityPoolTarget[];
   readonly forwardAuth: ForwardAuthEndpoint | undefined;
+  /** Signs identity assertions and publishes their keys, when `assertions` is configured. */
+  readonly assertions: AssertionSigner | undefined;
   private refresh: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -68,6 +72,16 @@ export class Runtime implements RuntimeState {
       onCacheHit: () => metrics.tokenCacheHits.inc(),
       onCacheMiss: () => metrics.tokenCacheMisses.inc(),
     });
+    // Key files are read here: a reload reads them again, and one that cannot be read refuses it.
+    const signing = config.assertions;
+    this.assertions =
+      signing &&
+      new AssertionSigner({
+        issuer: signing.issuer,
+        keys: readSigningKeys(signing.keys),
+        lifetimeSeconds: signing.lifetimeSeconds,
+        cacheMaxEntries: signing.cacheMaxEntries,
+      });
     const pools = deps.identityPools.resolve(config.identityPools);
     this.identityPools = [...pools.values()];
     this.routes = new RouteTable(config, {
@@ -75,6 +89,7 @@ export class Runtime implements RuntimeState {
       heldBodies: deps.heldBodies,
       metrics,
       ...(deps.store && { store: deps.store }),
+      ...(this.assertions && { assertions: this.assertions }),
     });
     this.forwardAuth = compileForwardAuth(config.forwardAuth);
   }

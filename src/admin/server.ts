@@ -1,12 +1,29 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 
+/** What the admin listener publishes of the assertion keys (assertions/signer.ts). */
+export interface PublishedKeys {
+  jwks(): Promise<{ keys: object[] }>;
+  pem(kid: string): Promise<string | undefined>;
+}
+
+/**
+ * How long verifiers may cache the published keys. Short enough that a key withdrawn after a
+ * leak stops being trusted within minutes; rotation publishes the next key this long before it signs.
+ */
+export const KEYS_MAX_AGE_SECONDS = 300;
+const KEYS_CACHE_CONTROL = `public, max-age=${KEYS_MAX_AGE_SECONDS}`;
+const JWKS_PATH = "/.well-known/jwks.json";
+const ALB_KEYS_PREFIX = "/.well-known/alb-keys/";
+
 export interface AdminDeps {
   registry: Registry;
   /** Ready to take traffic: every issuer's keys loaded and not shutting down. */
   ready: () => boolean;
   /** Takes the forward-auth endpoint's requests when it is served here (returns true). */
   forwardAuth?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** The current config's assertion keys, when `assertions` is configured. */
+  assertionKeys?: () => PublishedKeys | undefined;
 }
 
 /**
@@ -26,7 +43,8 @@ export const ADMIN_LIMITS = {
 
 /**
  * /healthz (the process answers), /readyz (it should get traffic) and /metrics, on their own port;
- * and the forward-auth endpoint when `forwardAuth.listener` is `admin`.
+ * the assertion keys (`/.well-known/jwks.json`, and `/.well-known/alb-keys/<kid>` as PEM, the way
+ * ALB clients fetch them); and the forward-auth endpoint when `forwardAuth.listener` is `admin`.
  */
 export function createAdminServer(deps: AdminDeps): Server {
   const server = createServer({
@@ -56,6 +74,29 @@ export function createAdminServer(deps: AdminDeps): Server {
       );
       return;
     }
+    const keys = deps.assertionKeys?.();
+    if (keys !== undefined && (path === JWKS_PATH || path?.startsWith(ALB_KEYS_PREFIX))) {
+      publishKeys(keys, path, res).catch(() => json(500, { error: "keys_unavailable" }));
+      return;
+    }
     json(404, { error: "not_found" });
   });
+}
+
+async function publishKeys(keys: PublishedKeys, path: string, res: ServerResponse): Promise<void> {
+  if (path === JWKS_PATH) {
+    const body = JSON.stringify(await keys.jwks());
+    res.writeHead(200, { "content-type": "application/json", "cache-control": KEYS_CACHE_CONTROL }).end(body);
+    return;
+  }
+  const pem = await keys.pem(path.slice(ALB_KEYS_PREFIX.length));
+  if (pem === undefined) {
+    res
+      .writeHead(404, { "content-type": "application/json", "cache-control": "no-store" })
+      .end(JSON.stringify({ error: "not_found" }));
+    return;
+  }
+  res
+    .writeHead(200, { "content-type": "application/x-pem-file", "cache-control": KEYS_CACHE_CONTROL })
+    .end(pem);
 }

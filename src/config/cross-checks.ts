@@ -49,6 +49,8 @@ const STANDARD_IDENTITY_HEADERS = new Set([
 ]);
 /** The `auth` keys that are rules, and so mean nothing on a public route. */
 const RULES = ["issuers", "scopes", "groups", "claims", "claimHeaders"] as const;
+/** ALB's headers (x-amzn-oidc-data, -identity, -accesstoken): only `albHeaders` sets them. */
+const ALB_PREFIX = "x-amzn-oidc-";
 
 /** Every cross-field problem of the well-formed parts of `config`. */
 export function crossCheck(config: Parts<Config>): Problem[] {
@@ -66,6 +68,7 @@ export function crossCheck(config: Parts<Config>): Problem[] {
     }
     checkRoute(route, at, issuerIds, pools, report);
   });
+  checkAssertionUse(config, report);
   checkListeners(config, report);
   checkForwardAuth(config, report);
   checkLimits(config, report);
@@ -233,6 +236,8 @@ function checkAuth(
     const { token } = a;
     if (ok(token) && ok(token.header) && token.header?.toLowerCase() !== "authorization") keys.push("token");
     if (a.forwardToken === false) keys.push("forwardToken");
+    if (a.assertion !== undefined) keys.push("assertion");
+    if (a.albHeaders === true) keys.push("albHeaders");
     for (const k of keys) report([...at, k], "has no effect on a public route");
   }
   if (!ok(a.claimHeaders)) return;
@@ -242,9 +247,43 @@ function checkAuth(
     if (names.has(lower)) report([...at, "claimHeaders", name], "is named twice (header names ignore case)");
     names.add(lower);
     if (RESERVED_HEADERS.has(lower)) report([...at, "claimHeaders", name], "is a reserved header");
-    if (STANDARD_IDENTITY_HEADERS.has(lower))
+    if (STANDARD_IDENTITY_HEADERS.has(lower) || lower.startsWith(ALB_PREFIX))
       report([...at, "claimHeaders", name], "is set by cupbearer itself");
   }
+  const assertion = a.assertion;
+  if (assertion !== undefined && ok(assertion) && ok(assertion.header)) {
+    const lower = assertion.header.toLowerCase();
+    const where = [...at, "assertion", "header"];
+    if (RESERVED_HEADERS.has(lower)) report(where, "is a reserved header");
+    else if (STANDARD_IDENTITY_HEADERS.has(lower) || lower.startsWith(ALB_PREFIX))
+      report(where, "is set by cupbearer itself");
+    else if (names.has(lower)) report(where, "is also a claimHeaders name");
+    const { token } = a;
+    if (ok(token) && token.header !== undefined && ok(token.header) && token.header.toLowerCase() === lower)
+      report(where, "is the header the token is read from");
+  }
+}
+
+/**
+ * `auth.assertion` and `auth.albHeaders` need the keys of `assertions`, and a plain upstream: an
+ * AWS service reads neither, and its requests are signed with SigV4 instead.
+ */
+function checkAssertionUse({ routes, assertions }: Part<Config>, report: Report): void {
+  eachPart(routes, (r, i) => {
+    if (!ok(r.auth)) return;
+    for (const key of ["assertion", "albHeaders"] as const) {
+      const v = r.auth[key];
+      // A malformed value is the shape's to report.
+      if (v === undefined || v === false || !ok(v)) continue;
+      const at = ["routes", i, "auth", key];
+      if (assertions === undefined) report(at, "needs assertions: the keys that sign it");
+      if (ok(r.upstream) && r.upstream.aws !== undefined)
+        report(
+          at,
+          "plain routes only: an AWS service reads no assertion (its requests are signed with SigV4)",
+        );
+    }
+  });
 }
 
 /** Two listeners on one port of one address cannot both bind. Hosts are compared as written. */
@@ -259,11 +298,18 @@ function checkListeners({ listen, admin }: Part<Config>, report: Report): void {
 }
 
 /** The admin listener's own paths stay its own. */
-const ADMIN_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+const ADMIN_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"]);
+/** The admin listener's PEM keys for ALB clients: `/.well-known/alb-keys/<kid>`. */
+const ADMIN_PREFIX = "/.well-known/alb-keys/";
 
 function checkForwardAuth({ forwardAuth }: Part<Config>, report: Report): void {
   if (forwardAuth === undefined || !ok(forwardAuth) || !ok(forwardAuth.path)) return;
-  if (forwardAuth.listener === "admin" && ADMIN_PATHS.has(forwardAuth.path)) {
+  const { path } = forwardAuth;
+  // With envoy the path is a prefix: every path under it is the endpoint's.
+  const under = (p: string) => forwardAuth.ingress === "envoy" && p.startsWith(`${path}/`);
+  const ownPath =
+    ADMIN_PATHS.has(path) || path.startsWith(ADMIN_PREFIX) || [...ADMIN_PATHS, ADMIN_PREFIX].some(under);
+  if (forwardAuth.listener === "admin" && ownPath) {
     report(["forwardAuth", "path"], "is one of the admin listener's own paths");
   }
   // Envoy appends the original path, which begins with "/": a prefix ending in one gives "//".

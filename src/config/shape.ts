@@ -4,6 +4,7 @@ import { parseCidr } from "../core/forward-auth.js";
 import { REWRITE_HEADERS } from "../core/header-names.js";
 import { parseHostPort } from "../core/host-port.js";
 import { normalizeTarget } from "../core/path.js";
+import { parseSigningKey } from "../core/signing-key.js";
 import { IDENTITY_POOL_ID, REGION, USER_POOL_ID } from "./ids-and-urls.js";
 import type { Config } from "./types.js";
 
@@ -167,6 +168,8 @@ const auth = z.strictObject({
   claimHeaders: z
     .record(headerName, str("a claim name"), { error: "expected a map of header names to claim names" })
     .default({}),
+  assertion: z.strictObject({ header: headerName.default("X-Cupbearer-Assertion") }).optional(),
+  albHeaders: bool.default(false),
 });
 
 const awsUpstream = z.strictObject({
@@ -515,6 +518,38 @@ const forwardAuth = z.strictObject({
     .min(1, { error: "must not be empty: list the addresses of the ingress" }),
 });
 
+/** An inline signing key: checked here, so `check` names a wrong one; never echoed. */
+const signingKey = z.string({ error: "expected a PEM private key or a JWK" }).superRefine((v, ctx) => {
+  const key = parseSigningKey(v);
+  if (typeof key === "string") ctx.addIssue({ code: "custom", message: key, input: "(hidden)" });
+});
+
+const assertionKey = z
+  .strictObject({ privateKey: signingKey.optional(), privateKeyFile: str("a file path").optional() })
+  .refine((k) => (k.privateKey === undefined) !== (k.privateKeyFile === undefined), {
+    error: "expected exactly one of privateKey or privateKeyFile",
+  });
+
+const assertions = z.strictObject({
+  issuer: str("a name like https://cupbearer.example").max(256, { error: "expected at most 256 characters" }),
+  // Entries with an empty privateKey are dropped: `${OLD_ASSERTION_KEY:-}` names a key only while rotating.
+  keys: z.preprocess(
+    (v) =>
+      Array.isArray(v)
+        ? v.filter(
+            (k) =>
+              !(typeof k === "object" && k !== null && (k as { privateKey?: unknown }).privateKey === ""),
+          )
+        : v,
+    z
+      .array(assertionKey, { error: "expected a list of keys" })
+      .min(1, { error: "expected at least one key" })
+      .max(8, { error: "expected at most 8 keys" }),
+  ),
+  lifetimeSeconds: intIn(5, 60).default(60),
+  cacheMaxEntries: intIn(0, 1_000_000).default(10_000),
+});
+
 /** The whole document's shape; `parseConfig` adds the cross-checks. */
 export const configSchema = z.strictObject({
   listen: hostPort("0.0.0.0", 8080)
@@ -541,6 +576,7 @@ export const configSchema = z.strictObject({
     .min(1, { error: "expected at least one route" }),
   store: store.optional(),
   forwardAuth: forwardAuth.optional(),
+  assertions: assertions.optional(),
 });
 
 /** True when A and B are the same type (not merely assignable one way). */

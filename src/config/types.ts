@@ -42,6 +42,34 @@ export interface Config {
   store?: StoreConfig;
   /** An endpoint that answers an ingress's auth subrequests (default: none). */
   forwardAuth?: ForwardAuthConfig;
+  /** Keys and name for signed identity assertions (default: none); needed by `auth.assertion` and `auth.albHeaders`. */
+  assertions?: AssertionsConfig;
+}
+
+/**
+ * `assertions`: cupbearer signs short-lived ES256 JWTs about the caller for upstreams that must not
+ * trust plain headers; their public keys are at the admin listener's `/.well-known/jwks.json`.
+ */
+export interface AssertionsConfig {
+  /** The assertions' `iss` (and ALB's `signer`): cupbearer's name, like `https://cupbearer.example`; 1–256 characters. */
+  issuer: string;
+  /**
+   * P-256 private keys, newest first: the first signs, every one is published (rotation). At
+   * least one, at most 8; entries whose `privateKey` is empty (an unset `${VAR:-}`) are dropped.
+   */
+  keys: AssertionKeyConfig[];
+  /** Longest life of one assertion, 5–60 s (default 60); never past the caller's token's `exp`. */
+  lifetimeSeconds: number;
+  /** Signed assertions kept for reuse, per route and token, 0–1000000 (default 10000); 0 signs every request. */
+  cacheMaxEntries: number;
+}
+
+/** `assertions.keys[]`: exactly one of `privateKey` and `privateKeyFile`. */
+export interface AssertionKeyConfig {
+  /** The key itself: PEM (PKCS#8 or SEC1) or a JWK as JSON, usually `${ENV}`. */
+  privateKey?: string;
+  /** A file holding the key (PEM or JWK), read at start-up and on reload. */
+  privateKeyFile?: string;
 }
 
 /**
@@ -439,6 +467,19 @@ export interface AuthConfig {
   forwardToken?: boolean;
   /** Header name → claim name (default `{}`): extra identity headers set from the verified token. */
   claimHeaders: Record<string, string>;
+  /** Send a signed identity assertion (needs `assertions`; plain routes only; default: none). */
+  assertion?: AssertionHeaderConfig;
+  /**
+   * Send ALB's `x-amzn-oidc-identity`, `x-amzn-oidc-accesstoken` and `x-amzn-oidc-data`
+   * (default false; needs `assertions`; plain routes only).
+   */
+  albHeaders: boolean;
+}
+
+/** `routes[].auth.assertion`. */
+export interface AssertionHeaderConfig {
+  /** The header that carries it (default `X-Cupbearer-Assertion`). */
+  header: string;
 }
 
 /** `routes[].auth.token`: exactly one key is set. */

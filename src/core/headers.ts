@@ -1,6 +1,7 @@
 /**
  * Which request and response headers cross the proxy. Pure: works on Node's flat rawHeaders list.
  */
+import { ALB_HEADER_PREFIX } from "./assertion.js";
 import { foldHeaderName, INGRESS_DESCRIPTION_HEADERS, REWRITE_HEADERS } from "./header-names.js";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and their historic relatives; never forwarded either way. */
@@ -90,7 +91,9 @@ export function requestHeaderFilter(
 export function isGuardedSpelling(name: string, filter: RequestHeaderFilter): boolean {
   if (!name.includes("_")) return false;
   const folded = foldHeaderName(name);
-  return filter.guarded.has(folded) || folded.startsWith("x-forwarded-");
+  return (
+    filter.guarded.has(folded) || folded.startsWith("x-forwarded-") || folded.startsWith(ALB_HEADER_PREFIX)
+  );
 }
 
 /**
@@ -112,6 +115,8 @@ export function upstreamRequestHeaders(
       filter.drop.has(name) ||
       // Every X-Forwarded-* (-For, -Host, -Port, -Prefix, …): only cupbearer may say where a request came from.
       name.startsWith("x-forwarded-") ||
+      // Every x-amzn-oidc-* (ALB's identity headers): only cupbearer's albHeaders may set them.
+      name.startsWith(ALB_HEADER_PREFIX) ||
       name === also ||
       (listed.length > 0 && listed.includes(name)) ||
       isGuardedSpelling(name, filter)

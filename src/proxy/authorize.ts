@@ -31,6 +31,8 @@ export interface AuthorizationScope {
   identity: Identity | undefined;
   /** The verified token, set only once the route's rules passed. */
   token: string | undefined;
+  /** The caller's access token, when they have one: a bearer access token or the session's. */
+  accessToken: string | undefined;
 }
 
 /** The config-derived state the decision runs on. */
@@ -63,6 +65,8 @@ export async function authorizeRequest(
   const decision = evaluate(route.rules, identity.issuerId, identity.claims);
   if (!decision.allow) throw ruleRefusal(route.rules, decision);
   scope.token = token;
+  // An ID token is no access token: only `token_use: access` may be handed on as one.
+  if (identity.claims.token_use === "access") scope.accessToken = token;
   return route;
 }
 

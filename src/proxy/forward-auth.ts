@@ -86,6 +86,7 @@ class Decision implements AuthorizationScope {
   query = "";
   identity: Identity | undefined;
   token: string | undefined;
+  accessToken: string | undefined;
 }
 
 /**

@@ -74,6 +74,7 @@ abstract class Exchange implements AuthorizedExchange {
   query = "";
   identity: Identity | undefined;
   token: string | undefined;
+  accessToken: string | undefined;
   refusal: Refusal | undefined;
   abstract readonly hasBody: boolean;
 

@@ -1,5 +1,7 @@
+import type { AssertionSigner } from "../assertions/signer.js";
+import { ALB_ACCESS_TOKEN_HEADER, ALB_DATA_HEADER, ALB_IDENTITY_HEADER } from "../core/assertion.js";
 import { type RequestHeaderFilter, upstreamRequestHeaders } from "../core/headers.js";
-import { identityHeaders } from "../core/identity.js";
+import { type Identity, identityHeaders } from "../core/identity.js";
 import type { TokenSource } from "../core/token-source.js";
 import {
   type AuthorizedExchange,
@@ -21,6 +23,19 @@ export interface PlainUpstreamProps {
   readonly claimHeaders: ReadonlyArray<readonly [string, string]>;
   /** Extend a trusted proxy's X-Forwarded-* instead of replacing it. */
   readonly trustForwardedHeaders: boolean;
+  /** Signed identity headers the route sends (`auth.assertion`, `auth.albHeaders`), when it asks for any. */
+  readonly assertions?: RouteAssertions;
+}
+
+/** What a route signs for its callers. */
+export interface RouteAssertions {
+  readonly signer: AssertionSigner;
+  /** The route id: the assertion's `aud`. */
+  readonly routeId: string;
+  /** Lower-case name of the header that carries cupbearer's assertion; undefined sends none. */
+  readonly header: string | undefined;
+  /** Send ALB's x-amzn-oidc-* headers. */
+  readonly alb: boolean;
 }
 
 /**
@@ -38,7 +53,15 @@ export class PlainUpstream implements UpstreamStrategy {
     this.timeoutMs = props.timeoutMs;
   }
 
-  prepare(exchange: AuthorizedExchange): PreparedRequest {
+  prepare(exchange: AuthorizedExchange): PreparedRequest | Promise<PreparedRequest> {
+    const { assertions } = this.props;
+    const { identity } = exchange;
+    // Anonymous callers get no assertion (as ALB's `allow` sends no x-amzn-oidc-* headers).
+    if (assertions === undefined || identity === undefined) return this.#prepare(exchange, []);
+    return signedHeaders(assertions, identity, exchange).then((signed) => this.#prepare(exchange, signed));
+  }
+
+  #prepare(exchange: AuthorizedExchange, signed: readonly string[]): PreparedRequest {
     const { props } = this;
     const { req, identity } = exchange;
     const h = req.headers;
@@ -62,6 +85,7 @@ export class PlainUpstream implements UpstreamStrategy {
     if (identity !== undefined) {
       for (const [name, value] of identityHeaders(identity, props.claimHeaders)) append.push(name, value);
     }
+    for (const h of signed) append.push(h);
 
     const remote = req.socket.remoteAddress ?? "";
     if (props.trustForwardedHeaders) {
@@ -90,4 +114,24 @@ export class PlainUpstream implements UpstreamStrategy {
       release: NOTHING_HELD,
     };
   }
+}
+
+/** The route's signed headers for this caller, as a flat name/value list. */
+async function signedHeaders(
+  assertions: RouteAssertions,
+  identity: Identity,
+  exchange: AuthorizedExchange,
+): Promise<string[]> {
+  const { signer, header, routeId } = assertions;
+  const [assertion, albData] = await Promise.all([
+    header === undefined ? undefined : signer.assertion(routeId, identity, exchange.token),
+    assertions.alb ? signer.albData(identity, exchange.token) : undefined,
+  ]);
+  const out: string[] = [];
+  if (header !== undefined && assertion !== undefined) out.push(header, assertion);
+  if (albData !== undefined) {
+    out.push(ALB_IDENTITY_HEADER, identity.subject, ALB_DATA_HEADER, albData);
+    if (exchange.accessToken !== undefined) out.push(ALB_ACCESS_TOKEN_HEADER, exchange.accessToken);
+  }
+  return out;
 }

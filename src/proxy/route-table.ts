@@ -1,6 +1,8 @@
+import type { AssertionSigner } from "../assertions/signer.js";
 import type { IdentityPoolTarget } from "../aws/pools.js";
 import { createSigner, type Signer } from "../aws/signer.js";
 import type { Config, RouteConfig } from "../config/types.js";
+import { ALB_HEADERS, DEFAULT_ASSERTION_HEADER } from "../core/assertion.js";
 import { serviceDialect } from "../core/aws-dialect.js";
 import { AWS_REPLACED_HEADERS } from "../core/aws-request.js";
 import { type CorsRules, compileCors } from "../core/cors.js";
@@ -42,6 +44,8 @@ export interface RouteTableDeps {
   readonly metrics: Metrics;
   /** The fleet's shared store: rate limits are fleet-wide through it. */
   readonly store?: RateStore;
+  /** Signs identity assertions, when `assertions` is configured. */
+  readonly assertions?: AssertionSigner;
 }
 
 /** The route id of requests no route matched, in metrics and logs. */
@@ -67,6 +71,10 @@ export class RouteTable {
     const identityNames = new Set<string>(STANDARD_IDENTITY_HEADERS);
     for (const r of config.routes)
       for (const h of Object.keys(r.auth.claimHeaders)) identityNames.add(h.toLowerCase());
+    // So are the signed ones: only cupbearer writes an assertion or an ALB header.
+    for (const h of [...ALB_HEADERS, DEFAULT_ASSERTION_HEADER]) identityNames.add(h);
+    for (const r of config.routes)
+      if (r.auth.assertion) identityNames.add(r.auth.assertion.header.toLowerCase());
     this.identityHeaderNames = [...identityNames];
     const filter = requestHeaderFilter(identityNames);
     // Signers are shared by every route of one (service, region): their key caches too.
@@ -113,6 +121,15 @@ export class RouteTable {
           stripToken: r.auth.mode !== "public" && r.auth.forwardToken === false ? tokenSource : undefined,
           claimHeaders: Object.entries(r.auth.claimHeaders).map(([h, c]) => [h.toLowerCase(), c] as const),
           trustForwardedHeaders: config.listen.trustForwardedHeaders,
+          ...(deps.assertions &&
+            (r.auth.assertion !== undefined || r.auth.albHeaders) && {
+              assertions: {
+                signer: deps.assertions,
+                routeId: r.id,
+                header: r.auth.assertion?.header.toLowerCase(),
+                alb: r.auth.albHeaders,
+              },
+            }),
         });
       } else {
         const identityPool = deps.identityPools.get(aws.identityPool);

@@ -21,6 +21,8 @@ export interface AuthorizedExchange {
   readonly identity: Identity | undefined;
   /** The verified token (never logged), undefined when there is no identity. */
   readonly token: string | undefined;
+  /** The caller's access token, when they have one (never logged): ALB's `x-amzn-oidc-accesstoken`. */
+  readonly accessToken?: string | undefined;
   /** True when the request carries a body (a length above 0, or chunked). */
   readonly hasBody: boolean;
   /** Answers `Expect: 100-continue` (once, when the client asked): call when the body is wanted. */

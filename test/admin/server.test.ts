@@ -117,3 +117,37 @@ t.test("the admin listener has its own timeouts and a small connection cap", asy
   });
   t.equal(outcome, "closed", "one more is closed at once");
 });
+
+t.test("assertion keys: published when configured, 404 otherwise, 500 when they fail", async (t) => {
+  let keys: import("../../src/admin/server.js").PublishedKeys | undefined;
+  const server = createAdminServer({
+    registry: new Registry(),
+    ready: () => true,
+    assertionKeys: () => keys,
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  t.equal((await answer(`${url}/.well-known/jwks.json`)).status, 404, "no assertions configured");
+  t.equal((await answer(`${url}/.well-known/alb-keys/k1`)).status, 404);
+  keys = {
+    jwks: async () => ({ keys: [{ kid: "k1" }] }),
+    pem: async (kid) => (kid === "k1" ? "-----BEGIN PUBLIC KEY-----\n" : undefined),
+  };
+  const jwks = await fetch(`${url}/.well-known/jwks.json?x=1`);
+  t.equal(jwks.status, 200);
+  t.equal(jwks.headers.get("cache-control"), "public, max-age=300");
+  t.strictSame(await jwks.json(), { keys: [{ kid: "k1" }] });
+  const pem = await fetch(`${url}/.well-known/alb-keys/k1`);
+  t.equal(pem.headers.get("content-type"), "application/x-pem-file");
+  t.equal(await pem.text(), "-----BEGIN PUBLIC KEY-----\n");
+  const unknown = await answer(`${url}/.well-known/alb-keys/k2`);
+  t.same(unknown, { status: 404, type: "application/json", body: '{"error":"not_found"}' });
+  keys = { jwks: () => Promise.reject(new Error("boom")), pem: () => Promise.reject(new Error("boom")) };
+  t.same(await answer(`${url}/.well-known/jwks.json`), {
+    status: 500,
+    type: "application/json",
+    body: '{"error":"keys_unavailable"}',
+  });
+});

@@ -109,6 +109,7 @@ t.test("the example config passes and gets every default", async (t) => {
           claims: {},
           token: { header: "authorization" },
           claimHeaders: {},
+          albHeaders: false,
         },
       },
       {
@@ -126,6 +127,7 @@ t.test("the example config passes and gets every default", async (t) => {
           claims: { "custom:tenant": "acme" },
           token: { header: "authorization" },
           claimHeaders: {},
+          albHeaders: false,
         },
       },
     ],

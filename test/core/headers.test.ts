@@ -360,3 +360,23 @@ t.test("isGuardedSpelling and foldHeaderName", async (t) => {
   t.notOk(isGuardedSpelling("my_header", filter));
   t.ok(REWRITE_HEADERS.every((h) => h === h.toLowerCase()));
 });
+
+t.test("ALB's x-amzn-oidc-* headers: only cupbearer sets them, whatever the spelling", async (t) => {
+  const filter = requestHeaderFilter(STANDARD_IDENTITY_HEADERS);
+  const raw = [
+    "X-Amzn-Oidc-Data",
+    "forged",
+    "x-amzn-oidc-identity",
+    "admin",
+    "X-AMZN-OIDC-Future",
+    "forged",
+    "x_amzn_oidc_accesstoken",
+    "forged",
+    "x-amzn-trace-id",
+    "Root=1-abc",
+  ];
+  const out = upstreamRequestHeaders(raw, filter, undefined, undefined, ["x-amzn-oidc-identity", "u-1"]);
+  t.strictSame(out, ["x-amzn-trace-id", "Root=1-abc", "x-amzn-oidc-identity", "u-1"]);
+  t.ok(isGuardedSpelling("x_amzn_oidc_data", filter));
+  t.notOk(isGuardedSpelling("x_amzn_trace_id", filter));
+});

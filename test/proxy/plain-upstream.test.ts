@@ -29,10 +29,10 @@ async function prepared(
 ): Promise<UpstreamRequest & { sameReq: boolean }> {
   const strategy = new PlainUpstream({ ...base, ...props });
   let out: (UpstreamRequest & { sameReq: boolean }) | undefined;
-  const url = await serve(t, (req: IncomingMessage, res) => {
+  const url = await serve(t, async (req: IncomingMessage, res) => {
     const [path, query = ""] = (req.url ?? "/").split(/(?=\?)/);
     const length = req.headers["content-length"];
-    const result = strategy.prepare({
+    const result = await strategy.prepare({
       req,
       method: req.method ?? "GET",
       requestId: "req-12345678",

@@ -2,6 +2,7 @@
  * System programs some tests drive (Debian packages `.ci/run` installs when missing): without
  * one, a test skips loudly, except under CI=true, where that fails (as `withEmulator` does).
  */
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { Test } from "tap";
 
@@ -21,4 +22,15 @@ export function requireProgram(t: Test, name: string, candidates: readonly strin
     t.pass(`${name} tests`, { skip: banner });
   }
   return undefined;
+}
+
+/**
+ * The Python that has `module` (a Debian package like python3-jwt puts it under /usr/bin/python3,
+ * not into a pyenv one); undefined after a loud skip, or a failure under CI=true, as above.
+ */
+export function requirePythonModule(t: Test, debianPackage: string, module: string): string | undefined {
+  for (const python of ["/usr/bin/python3", "python3"]) {
+    if (spawnSync(python, ["-c", `import ${module}`], { stdio: "ignore" }).status === 0) return python;
+  }
+  return requireProgram(t, debianPackage, []);
 }
