@@ -55,6 +55,13 @@ t.teardown(async () => {
 });
 
 const IDENTITY = ["x-auth-request-user", "x-auth-request-email", "x-auth-request-groups", "x-tenant"];
+/** Headers only cupbearer writes on the way to an upstream (auth.assertion, auth.albHeaders). */
+const SIGNED = [
+  "x-amzn-oidc-accesstoken",
+  "x-amzn-oidc-data",
+  "x-amzn-oidc-identity",
+  "x-cupbearer-assertion",
+];
 const identityOf = (h: Record<string, string | string[] | undefined>) =>
   Object.fromEntries(IDENTITY.filter((n) => h[n] !== undefined).map((n) => [n, h[n]]));
 
@@ -142,7 +149,7 @@ t.test("the same decisions as the proxy, for the same table of requests, in ever
         if (shape.name === "envoy")
           t.same(
             removals(asked.headers),
-            IDENTITY.filter((n) => asked.headers[n] === undefined).sort(),
+            [...IDENTITY.filter((n) => asked.headers[n] === undefined), ...SIGNED].sort(),
             `${what}: Envoy removes every identity header it does not set`,
           );
         else t.equal(asked.headers["x-envoy-auth-headers-to-remove"], undefined, "only for Envoy");
@@ -360,11 +367,14 @@ routes:
   const ok = await ask("/h/1", { "x-api-token": issuer.token({ "custom:tenant": "acme" }) });
   t.equal(ok.statusCode, 200, "on the admin listener, under its own prefix");
   t.equal(ok.headers["x-tenant"], "acme");
-  t.same(removals(ok.headers), ["x-api-token", "x-auth-request-email", "x-auth-request-groups"]);
+  t.same(
+    removals(ok.headers),
+    ["x-api-token", "x-auth-request-email", "x-auth-request-groups", ...SIGNED].sort(),
+  );
   const pub = await ask("/p/1", {});
   t.same(
     removals(pub.headers),
-    ["x-auth-request-email", "x-auth-request-groups", "x-auth-request-user", "x-tenant"],
+    ["x-auth-request-email", "x-auth-request-groups", "x-auth-request-user", "x-tenant", ...SIGNED].sort(),
     "a public route has no token to remove, and every identity header",
   );
   const noPath = await ask("", {});
