@@ -101,6 +101,8 @@ export function upstreamRequestHeaders(
   connection: string | undefined,
   also: string | undefined,
   append: readonly string[],
+  /** Drop every Cookie header too (its kept pairs are in `append`). */
+  dropCookie = false,
 ): string[] {
   const listed = connectionTokens(connection);
   const out: string[] = [];
@@ -111,6 +113,7 @@ export function upstreamRequestHeaders(
       // Every X-Forwarded-* (-For, -Host, -Port, -Prefix, …): only cupbearer may say where a request came from.
       name.startsWith("x-forwarded-") ||
       name === also ||
+      (dropCookie && name === "cookie") ||
       (listed.length > 0 && listed.includes(name)) ||
       isGuardedSpelling(name, filter)
     ) {

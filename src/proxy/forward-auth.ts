@@ -63,6 +63,8 @@ class Decision implements AuthorizationScope {
   query = "";
   identity: Identity | undefined;
   token: string | undefined;
+  accessToken: string | undefined;
+  setCookies: string[] | undefined;
 }
 
 /**
@@ -106,7 +108,14 @@ async function decide(
     const original = originalRequest(req.headers, endpoint.ingress);
     method = original.method;
     target = original.target;
-    const facts = { ...original, headers: req.headers, rawHeaders: req.rawHeaders };
+    // Traefik hands a refusal's answer (a redirect too) to the browser; nginx's auth_request
+    // takes only 2xx, 401 and 403.
+    const facts = {
+      ...original,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      redirects: endpoint.ingress === "traefik",
+    };
     const route = await authorizeRequest(state, facts, decision);
     if (route.upstream.kind !== "plain") throw new Refusal("aws_route", "forward-auth cannot sign for AWS");
     const { identity } = decision;
@@ -118,6 +127,7 @@ async function decide(
     }
     status = 200;
     headers["content-length"] = "0";
+    if (decision.setCookies !== undefined) res.setHeader("set-cookie", decision.setCookies);
     if (deps.draining()) headers.connection = "close";
     res.writeHead(status, headers).end();
   } catch (err) {
@@ -127,6 +137,7 @@ async function decide(
       return;
     }
     const answer = errorAnswer(refusal, requestId);
+    if (decision.setCookies !== undefined) res.setHeader("set-cookie", decision.setCookies);
     if (deps.draining()) answer.headers.connection = "close";
     status = answer.status;
     res.writeHead(answer.status, answer.headers).end(answer.body);

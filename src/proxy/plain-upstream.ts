@@ -1,5 +1,6 @@
 import { type RequestHeaderFilter, upstreamRequestHeaders } from "../core/headers.js";
 import { identityHeaders } from "../core/identity.js";
+import { withoutSessionCookies } from "../core/session-rules.js";
 import type { TokenSource } from "../core/token-source.js";
 import {
   type AuthorizedExchange,
@@ -21,6 +22,8 @@ export interface PlainUpstreamProps {
   readonly claimHeaders: ReadonlyArray<readonly [string, string]>;
   /** Extend a trusted proxy's X-Forwarded-* instead of replacing it. */
   readonly trustForwardedHeaders: boolean;
+  /** The session cookie's name (`sessions.cookie.name`): its chunks and sign-in cookie never pass. */
+  readonly sessionCookie?: string | undefined;
 }
 
 /**
@@ -47,17 +50,20 @@ export class PlainUpstream implements UpstreamStrategy {
     const append: string[] = [];
 
     const source = props.stripToken;
+    let dropCookie = false;
+    const cookie = h.cookie;
+    let kept = cookie;
     if (source !== undefined) {
       strippedHeader = source.headerName;
       query = source.stripFromQuery(query);
-      const cookie = h.cookie;
-      if (cookie !== undefined) {
-        const kept = source.stripFromCookie(cookie);
-        if (kept !== cookie) {
-          strippedHeader = "cookie";
-          if (kept !== undefined) append.push("cookie", kept);
-        }
-      }
+      if (kept !== undefined) kept = source.stripFromCookie(kept);
+    }
+    if (props.sessionCookie !== undefined && kept !== undefined) {
+      kept = withoutSessionCookies(kept, props.sessionCookie);
+    }
+    if (kept !== cookie) {
+      dropCookie = true;
+      if (kept !== undefined) append.push("cookie", kept);
     }
     if (identity !== undefined) {
       for (const [name, value] of identityHeaders(identity, props.claimHeaders)) append.push(name, value);
@@ -85,7 +91,14 @@ export class PlainUpstream implements UpstreamStrategy {
     return {
       method: exchange.method,
       path: props.upstreamPath(exchange.path) + query,
-      headers: upstreamRequestHeaders(req.rawHeaders, props.filter, h.connection, strippedHeader, append),
+      headers: upstreamRequestHeaders(
+        req.rawHeaders,
+        props.filter,
+        h.connection,
+        strippedHeader,
+        append,
+        dropCookie,
+      ),
       body: exchange.hasBody ? req : null,
       release: NOTHING_HELD,
     };

@@ -109,6 +109,7 @@ export class RouteTable {
           stripToken: r.auth.mode !== "public" && r.auth.forwardToken === false ? tokenSource : undefined,
           claimHeaders: Object.entries(r.auth.claimHeaders).map(([h, c]) => [h.toLowerCase(), c] as const),
           trustForwardedHeaders: config.listen.trustForwardedHeaders,
+          sessionCookie: config.sessions?.cookie.name,
         });
       } else {
         const identityPool = deps.identityPools.get(aws.identityPool);
