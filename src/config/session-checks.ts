@@ -45,9 +45,11 @@ export function checkSessions(config: Part<Config>, report: Report): void {
   const own: Array<[string, string]> = [];
   if (ok(sessions.callbackPath)) own.push(["callbackPath", sessions.callbackPath]);
   if (ok(sessions.signOutPath)) own.push(["signOutPath", sessions.signOutPath]);
-  if (own.length === 2 && own[0]?.[1] === own[1]?.[1]) {
-    report([...at, "signOutPath"], "must differ from callbackPath");
-  }
+  if (ok(sessions.startPath)) own.push(["startPath", sessions.startPath]);
+  own.forEach(([key, path], i) => {
+    const earlier = own.slice(0, i).find(([, p]) => p === path);
+    if (earlier !== undefined) report([...at, key], `must differ from ${earlier[0]}`);
+  });
   for (const [key, path] of own) {
     if (forwardAuth !== undefined && ok(forwardAuth) && ok(forwardAuth.path) && forwardAuth.path === path) {
       report([...at, key], "is forwardAuth.path");

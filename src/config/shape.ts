@@ -491,6 +491,7 @@ const sessions = z.strictObject({
     .default(["openid", "email", "profile"]),
   callbackPath: routePath.default("/oauth2/callback"),
   signOutPath: routePath.default("/oauth2/sign_out"),
+  startPath: routePath.default("/oauth2/start"),
   logoutUri: noQuery.optional(),
   publicOrigin: httpUrl
     .refine((v) => new URL(v).origin === v.replace(/\/$/, ""), {

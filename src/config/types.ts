@@ -67,6 +67,11 @@ export interface SessionsConfig {
   /** Signs out (default `/oauth2/sign_out`); answered by cupbearer. */
   signOutPath: string;
   /**
+   * Starts a sign-in and returns to `?rd=<path>` (default `/oauth2/start`); answered by cupbearer:
+   * ingress-nginx's `auth-signin` for forward-auth.
+   */
+  startPath: string;
+  /**
    * The URL the user pool's `/logout` sends the browser to after sign-out; must be one of the app
    * client's sign-out URLs (default: none: sign-out then ends at cupbearer, the pool's own session stays).
    */

@@ -47,6 +47,7 @@ t.test("defaults", async (t) => {
     scopes: ["openid", "email", "profile"],
     callbackPath: "/oauth2/callback",
     signOutPath: "/oauth2/sign_out",
+    startPath: "/oauth2/start",
     refreshBeforeSeconds: 60,
     timeoutMs: 5000,
     cookie: { name: "__Host-cupbearer", keys: [KEY], maxAgeSeconds: 28_800 },

@@ -33,6 +33,7 @@ function service(
       scopes: ["openid", "email"],
       callbackPath: "/oauth2/callback",
       signOutPath: "/oauth2/sign_out",
+      startPath: "/oauth2/start",
       ...(overrides.logoutUri === undefined ? {} : { logoutUri: overrides.logoutUri }),
       refreshBeforeSeconds: 60,
       timeoutMs: 2000,
