@@ -109,8 +109,10 @@ t.test("every problem, in words", async (t) => {
       doc({}, { sessions: { ...SESSIONS, callbackPath: "/auth", signOutPath: "/auth" } }, { path: "/auth" }),
       [
         "sessions.signOutPath: must differ from callbackPath",
+        "sessions.startPath: must differ from callbackPath",
         "sessions.callbackPath: is routes[0].match.path: cupbearer answers it, the route would never be used",
         "sessions.signOutPath: is routes[0].match.path: cupbearer answers it, the route would never be used",
+        "sessions.startPath: is routes[0].match.path: cupbearer answers it, the route would never be used",
       ],
     ],
     [
@@ -137,7 +139,11 @@ t.test("every problem, in words", async (t) => {
       {
         issuers: [ISSUER],
         identityPools: [
-          { id: "ids", region: "eu-west-1", identityPoolId: "eu-west-1:00000000-0000-0000-0000-000000000000" },
+          {
+            id: "ids",
+            region: "eu-west-1",
+            identityPoolId: "eu-west-1:00000000-0000-0000-0000-000000000000",
+          },
         ],
         sessions: SESSIONS,
         routes: [
