@@ -507,7 +507,10 @@ const sessions = z.strictObject({
       .default("__Host-cupbearer"),
     keys: z
       .array(
-        z.string({ error: "expected a string" }).min(32, { error: "must be at least 32 characters long" }),
+        // A refinement, not a length: the JSON Schema sees `${ENV}` before interpolation.
+        z
+          .string({ error: "expected a string" })
+          .refine((k) => k.length >= 32, { error: "must be at least 32 characters long" }),
         { error: "expected a list of strings" },
       )
       .min(1, { error: "must not be empty" })

@@ -106,7 +106,13 @@ t.test("every problem, in words", async (t) => {
     ],
     [
       "the same path twice, and one a route matches exactly",
-      doc({}, { sessions: { ...SESSIONS, callbackPath: "/auth", signOutPath: "/auth" } }, { path: "/auth" }),
+      doc(
+        {},
+        { sessions: { ...SESSIONS, callbackPath: "/auth", signOutPath: "/auth", startPath: "/auth" } },
+        {
+          path: "/auth",
+        },
+      ),
       [
         "sessions.signOutPath: must differ from callbackPath",
         "sessions.startPath: must differ from callbackPath",
