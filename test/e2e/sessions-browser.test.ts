@@ -159,14 +159,16 @@ routes:
 
   await t.test("open redirects: the return path stays on this origin", async (t) => {
     for (const target of ["//evil.example/x", "/\\evil.example/x", "/%0d%0aLocation:%20http://evil"]) {
-      const answer = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
-        const req = request(`${app.url}/`, { path: target, headers: { accept: "text/html" } }, (res) => {
-          res.resume();
-          resolve({ status: res.statusCode ?? 0, location: res.headers.location });
-        });
-        req.on("error", reject);
-        req.end();
-      });
+      const answer = await new Promise<{ status: number; location: string | undefined }>(
+        (resolve, reject) => {
+          const req = request(`${app.url}/`, { path: target, headers: { accept: "text/html" } }, (res) => {
+            res.resume();
+            resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+          });
+          req.on("error", reject);
+          req.end();
+        },
+      );
       if (answer.status === 302) {
         t.ok(answer.location?.startsWith(`${ui.origin}/oauth2/authorize?`), `${target}: only to the pool`);
       } else {
