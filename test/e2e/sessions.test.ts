@@ -239,3 +239,10 @@ t.test("forward-auth: sessions pass; Traefik gets the redirect, nginx a 401", as
     "an ended session is deleted",
   );
 });
+
+t.test("sign-ins and refreshes are counted by outcome", async (t) => {
+  const metrics = await (await fetch(`${app.adminUrl}/metrics`)).text();
+  t.match(metrics, /cupbearer_session_events_total\{event="sign_in",result="ok"\} [1-9]/);
+  t.match(metrics, /cupbearer_session_events_total\{event="refresh",result="ok"\} [1-9]/);
+  t.notMatch(metrics, /__Host-cupbearer/, "no cookie in a label");
+});
