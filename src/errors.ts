@@ -6,6 +6,7 @@
 
 /** What a client is told: status, `error` field and message. */
 export const ANSWERS = {
+  sign_in: { status: 302, error: "sign_in_required", message: "Sign in to continue." },
   bad_request: { status: 400, error: "bad_request", message: "The request is malformed." },
   path_style_required: {
     status: 400,
@@ -89,6 +90,13 @@ export const REFUSALS = {
   // The forward-auth endpoint
   untrusted_source: "access_denied", // the asker is not in forwardAuth.trustedSources
   aws_route: "access_denied", // an AWS route: only the proxy can sign its requests
+  // Browser sessions (`sessions`, `auth.mode: authenticate`)
+  sign_in: "sign_in", // a navigation without a session, sent to the user pool's sign-in page
+  sign_in_state: "bad_request", // a callback without a valid sign-in cookie (lost, expired, forged)
+  sign_in_failed: "bad_request", // the callback's state, code or tokens were refused
+  bad_return_path: "bad_request", // a return URL that leaves this origin
+  sign_in_unavailable: "unavailable", // the user pool's endpoints did not answer
+  session_too_large: "bad_gateway", // the pool's tokens do not fit the session cookie's chunks
   // The token
   missing: "unauthorized",
   malformed: "invalid_token",

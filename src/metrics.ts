@@ -100,6 +100,12 @@ export function createMetrics() {
       labelNames: ["route"] as const,
       registers: [registry],
     }),
+    sessionEvents: new Counter({
+      name: "cupbearer_session_events_total",
+      help: "Browser sessions: sign-ins, refreshes and sign-outs (event), by outcome (result).",
+      labelNames: ["event", "result"] as const,
+      registers: [registry],
+    }),
     tokenCacheHits: new Counter({
       name: "cupbearer_token_cache_hits_total",
       help: "Tokens found in the verified-token cache.",

@@ -4,6 +4,7 @@ import { AssertionSigner } from "./assertions/signer.js";
 import { UndiciJwksFetcher } from "./auth/jwks-fetcher.js";
 import { type ResolvedIssuer, resolveIssuer, TokenVerifier } from "./auth/verifier.js";
 import type { IdentityPools, IdentityPoolTarget } from "./aws/pools.js";
+import { isRemoteHttp } from "./config/ids-and-urls.js";
 import type { Config } from "./config/types.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
@@ -11,6 +12,7 @@ import { compileForwardAuth, type ForwardAuthEndpoint } from "./proxy/forward-au
 import type { RuntimeState } from "./proxy/handler.js";
 import type { HeldBodyBudget } from "./proxy/held-body.js";
 import { RouteTable } from "./proxy/route-table.js";
+import { SessionService } from "./sessions/service.js";
 import type { RateStore } from "./store/rate-limit.js";
 import type { Tracer } from "./tracing.js";
 
@@ -43,6 +45,7 @@ export class Runtime implements RuntimeState {
   readonly forwardAuth: ForwardAuthEndpoint | undefined;
   /** Signs identity assertions and publishes their keys, when `assertions` is configured. */
   readonly assertions: AssertionSigner | undefined;
+  readonly sessions: SessionService | undefined;
   private refresh: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -92,6 +95,26 @@ export class Runtime implements RuntimeState {
       ...(this.assertions && { assertions: this.assertions }),
     });
     this.forwardAuth = compileForwardAuth(config.forwardAuth);
+    this.sessions = this.#sessions(config);
+  }
+
+  /** Browser sessions against the issuer `sessions.issuer` names (checked to exist when the config was read). */
+  #sessions(config: Config): SessionService | undefined {
+    const { sessions } = config;
+    if (sessions === undefined) return undefined;
+    const issuer = this.issuers.find((i) => i.id === sessions.issuer);
+    const issuerConfig = config.issuers.find((i) => i.id === sessions.issuer);
+    if (issuer === undefined || issuerConfig === undefined)
+      throw new Error(`sessions.issuer ${sessions.issuer} was not checked`);
+    const counter = this.deps.metrics.sessionEvents;
+    return new SessionService({
+      config: sessions,
+      issuerUrl: issuer.issuer,
+      allowHttp:
+        issuerConfig.allowInsecureHttp || (issuer.issuer.startsWith("http:") && !isRemoteHttp(issuer.issuer)),
+      verifyIdToken: (token) => this.verifier.verify(token),
+      count: (event, result) => counter.inc({ event, result }),
+    });
   }
 
   /** Loads every issuer's keys, retrying with back-off until it succeeds or the runtime stops. */

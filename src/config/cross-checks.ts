@@ -2,6 +2,7 @@ import { checkAwsRoute, checkHeldBodies, type PoolsById } from "./aws-cross-chec
 import { isRemoteHttp, issuerUrl, regionOfPoolId } from "./ids-and-urls.js";
 import { eachPart, ok, type Part, type Parts } from "./parts.js";
 import type { Problem, Report } from "./problems.js";
+import { checkSessions } from "./session-checks.js";
 import type {
   AuthConfig,
   Config,
@@ -71,6 +72,7 @@ export function crossCheck(config: Parts<Config>): Problem[] {
   checkAssertionUse(config, report);
   checkListeners(config, report);
   checkForwardAuth(config, report);
+  checkSessions(config, report);
   checkLimits(config, report);
   checkHeldBodies(config, report);
   return problems;
@@ -211,7 +213,10 @@ function checkAuth(
       report([...at, "issuers", j], `unknown issuer "${issuerId}"`);
     }
   });
-  if ((a.mode === "required" || a.mode === "optional") && issuerIds?.size === 0) {
+  if (
+    (a.mode === "required" || a.mode === "optional" || a.mode === "authenticate") &&
+    issuerIds?.size === 0
+  ) {
     report([...at, "mode"], `${a.mode} needs at least one entry in issuers`);
   }
   // A group, scope or claim value means something only within one issuer: another pool may

@@ -136,7 +136,9 @@ const tokenSource = z
 
 const auth = z.strictObject({
   mode: z
-    .enum(["required", "optional", "public"], { error: "expected required, optional or public" })
+    .enum(["required", "optional", "public", "authenticate"], {
+      error: "expected required, optional, public or authenticate",
+    })
     .default("required"),
   issuers: z
     .array(id, { error: "expected a list of issuer ids" })
@@ -550,6 +552,49 @@ const assertions = z.strictObject({
   cacheMaxEntries: intIn(0, 1_000_000).default(10_000),
 });
 
+/** A cookie name: an RFC 6265 token. */
+const COOKIE_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+
+const sessions = z.strictObject({
+  issuer: id,
+  clientId: str("a client id"),
+  clientSecret: str("a client secret").optional(),
+  scopes: z
+    .array(str().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { error: "expected a scope" }), {
+      error: "expected a list of strings",
+    })
+    .refine((s) => s.includes("openid"), { error: "must include openid" })
+    .default(["openid", "email", "profile"]),
+  callbackPath: routePath.default("/oauth2/callback"),
+  signOutPath: routePath.default("/oauth2/sign_out"),
+  startPath: routePath.default("/oauth2/start"),
+  logoutUri: noQuery.optional(),
+  publicOrigin: httpUrl
+    .refine((v) => new URL(v).origin === v.replace(/\/$/, ""), {
+      error: "expected an origin: scheme, host and port only",
+    })
+    .optional(),
+  refreshBeforeSeconds: intIn(0, 3600).default(60),
+  timeoutMs: intIn(100, 60_000).default(5_000),
+  cookie: z.strictObject({
+    name: z
+      .string({ error: "expected a cookie name" })
+      .regex(COOKIE_NAME, { error: "expected a cookie name: at most 64 token characters" })
+      .default("__Host-cupbearer"),
+    keys: z
+      .array(
+        // A refinement, not a length: the JSON Schema sees `${ENV}` before interpolation.
+        z
+          .string({ error: "expected a string" })
+          .refine((k) => k.length >= 32, { error: "must be at least 32 characters long" }),
+        { error: "expected a list of strings" },
+      )
+      .min(1, { error: "must not be empty" })
+      .max(8, { error: "expected at most 8 keys" }),
+    maxAgeSeconds: intIn(60, 2_592_000).default(28_800),
+  }),
+});
+
 /** The whole document's shape; `parseConfig` adds the cross-checks. */
 export const configSchema = z.strictObject({
   listen: hostPort("0.0.0.0", 8080)
@@ -577,6 +622,7 @@ export const configSchema = z.strictObject({
   store: store.optional(),
   forwardAuth: forwardAuth.optional(),
   assertions: assertions.optional(),
+  sessions: sessions.optional(),
 });
 
 /** True when A and B are the same type (not merely assignable one way). */

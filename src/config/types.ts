@@ -11,9 +11,12 @@ export type TokenUse = "access" | "id" | "any";
 
 /**
  * `auth.mode`. `required`: no token is 401; `optional`: no token is forwarded without identity
- * headers, a bad token is still 401; `public`: the token is not looked at.
+ * headers, a bad token is still 401; `public`: the token is not looked at; `authenticate`: like
+ * `required`, but a browser navigation without a session is sent to sign in (needs `sessions`).
+ * ALB's `on-unauthenticated-request` names: `authenticate` = authenticate, `required` = deny,
+ * `optional` = allow.
  */
-export type AuthMode = "required" | "optional" | "public";
+export type AuthMode = "required" | "optional" | "public" | "authenticate";
 
 /** `log.level`: the lowest level written; `warn` and above turn the access log off. */
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
@@ -44,6 +47,58 @@ export interface Config {
   forwardAuth?: ForwardAuthConfig;
   /** Keys and name for signed identity assertions (default: none); needed by `auth.assertion` and `auth.albHeaders`. */
   assertions?: AssertionsConfig;
+  /** Browser sign-in through the user pool's hosted UI, kept in a session cookie (default: none). */
+  sessions?: SessionsConfig;
+}
+
+/**
+ * `sessions`: OAuth 2.0 authorization code + PKCE sign-in for browsers (what ALB's
+ * `authenticate-cognito` does); the session lives in an encrypted cookie.
+ */
+export interface SessionsConfig {
+  /** The `issuers[].id` whose OIDC discovery document names the endpoints. */
+  issuer: string;
+  /** The user pool app client's id. */
+  clientId: string;
+  /** The app client's secret, for confidential clients (default: none, a public client). PKCE always. */
+  clientSecret?: string;
+  /** The scopes asked for (default `[openid, email, profile]`); must hold `openid`. */
+  scopes: string[];
+  /** Where the user pool sends the browser back (default `/oauth2/callback`); answered by cupbearer. */
+  callbackPath: string;
+  /** Signs out (default `/oauth2/sign_out`); answered by cupbearer. */
+  signOutPath: string;
+  /**
+   * Starts a sign-in and returns to `?rd=<path>` (default `/oauth2/start`); answered by cupbearer:
+   * ingress-nginx's `auth-signin` for forward-auth.
+   */
+  startPath: string;
+  /**
+   * The URL the user pool's `/logout` sends the browser to after sign-out; must be one of the app
+   * client's sign-out URLs (default: none: sign-out then ends at cupbearer, the pool's own session stays).
+   */
+  logoutUri?: string;
+  /**
+   * The externally visible origin (`https://app.example.com`) the callback URL is built on
+   * (default: the request's Host over https, or http for a loopback Host).
+   */
+  publicOrigin?: string;
+  /** Refresh this many seconds before the tokens expire (default 60). */
+  refreshBeforeSeconds: number;
+  /** Time limit of each call to the user pool's endpoints (default 5000). */
+  timeoutMs: number;
+  /** The session cookie. */
+  cookie: SessionCookieConfig;
+}
+
+/** `sessions.cookie`. */
+export interface SessionCookieConfig {
+  /** The cookie's name (default `__Host-cupbearer`); chunks add `.1`, `.2`, …; the sign-in state uses `<name>-signin`. */
+  name: string;
+  /** Secrets of at least 32 characters: the first seals new cookies, every one opens (rotation). */
+  keys: string[];
+  /** How long a session lasts without a new sign-in (default 28800: 8 hours). */
+  maxAgeSeconds: number;
 }
 
 /**

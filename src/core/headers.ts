@@ -106,6 +106,8 @@ export function upstreamRequestHeaders(
   connection: string | undefined,
   also: string | undefined,
   append: readonly string[],
+  /** Drop every Cookie header too (its kept pairs are in `append`). */
+  dropCookie = false,
 ): string[] {
   const listed = connectionTokens(connection);
   const out: string[] = [];
@@ -118,6 +120,7 @@ export function upstreamRequestHeaders(
       // Every x-amzn-oidc-* (ALB's identity headers): only cupbearer's albHeaders may set them.
       name.startsWith(ALB_HEADER_PREFIX) ||
       name === also ||
+      (dropCookie && name === "cookie") ||
       (listed.length > 0 && listed.includes(name)) ||
       isGuardedSpelling(name, filter)
     ) {

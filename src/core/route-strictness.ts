@@ -7,7 +7,7 @@ import type { AuthMode, RouteConfig } from "../config/types.js";
  * the stricter one keeps the property that the handler's own route rules were met.
  */
 
-const RANK: Record<AuthMode, number> = { public: 0, optional: 1, required: 2 };
+const RANK: Record<AuthMode, number> = { public: 0, optional: 1, required: 2, authenticate: 2 };
 
 function subset<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.every((x) => b.includes(x));

@@ -2,7 +2,9 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { TokenVerifier } from "../auth/verifier.js";
 import type { Identity } from "../core/identity.js";
 import { evaluate, ruleRefusal } from "../core/policy.js";
+import { isNavigation, safeReturnPath } from "../core/session-rules.js";
 import { Refusal } from "../errors.js";
+import type { SessionService } from "../sessions/service.js";
 import type { ProxyRoute, RouteTable } from "./route-table.js";
 
 /**
@@ -19,6 +21,11 @@ export interface RequestFacts {
   readonly target: string;
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: readonly string[];
+  /**
+   * Whether a navigation without a session may be answered with a redirect to sign in (default
+   * true); false where the asker cannot pass a redirect on (nginx `auth_request`): it gets 401.
+   */
+  readonly redirects?: boolean;
 }
 
 /** Filled in as the decision goes, so the log line of a refusal still names the route and caller. */
@@ -33,12 +40,16 @@ export interface AuthorizationScope {
   token: string | undefined;
   /** The caller's access token, when they have one: a bearer access token or the session's. */
   accessToken: string | undefined;
+  /** `Set-Cookie` values the answer must carry (a refreshed or ended session), if any. */
+  setCookies: string[] | undefined;
 }
 
 /** The config-derived state the decision runs on. */
 export interface AuthorizingState {
   readonly routes: RouteTable;
   readonly verifier: TokenVerifier;
+  /** Browser sessions, when `sessions` is configured. */
+  readonly sessions?: SessionService | undefined;
 }
 
 /** The route and the caller, or a Refusal: everything that decides whether the request passes. */
@@ -56,7 +67,26 @@ export async function authorizeRequest(
   if (route.mode === "public") return route;
   const token = route.tokenSource.extract(request.headers, request.rawHeaders, match.query);
   if (token === undefined) {
+    // No bearer token: a session may stand in for one (plain routes only; a bearer token wins).
+    const { sessions } = state;
+    if (sessions !== undefined && route.upstream.kind === "plain") {
+      if (await authorizeSession(state, sessions, request, scope, route)) return route;
+    }
     if (route.mode === "optional") return route;
+    if (
+      route.mode === "authenticate" &&
+      sessions !== undefined &&
+      request.redirects !== false &&
+      isNavigation(request.method, request.headers)
+    ) {
+      const origin = publicOrigin(sessions.config.publicOrigin, request.host);
+      if (origin === undefined) throw new Refusal("bad_host", "no host to build the callback URL on");
+      const start = await sessions.startSignIn(origin, safeReturnPath(request.target) ?? "/");
+      const refusal = new Refusal("sign_in");
+      refusal.headers = { location: start.location };
+      scope.setCookies = [...(scope.setCookies ?? []), start.setCookie];
+      throw refusal;
+    }
     throw new Refusal("missing");
   }
   const identity = await state.verifier.verify(token);
@@ -84,4 +114,46 @@ export async function authorizeAndAdmit(
   const route = await authorizeRequest(state, request, scope);
   if (route.rateLimit !== undefined) await route.rateLimit.admit(scope.identity, address);
   return route;
+}
+
+/**
+ * The session in the request's cookies, authorized like a bearer ID token: verified by the same
+ * verifier, judged by the same rules. True when it passes; false when there is none (or it is
+ * broken or its ID token no longer verifies: the caller signs in again); a failed rule throws.
+ */
+async function authorizeSession(
+  state: AuthorizingState,
+  sessions: SessionService,
+  request: RequestFacts,
+  scope: AuthorizationScope,
+  route: ProxyRoute,
+): Promise<boolean> {
+  const cookie = request.headers.cookie;
+  const resumed = await sessions.resume(cookie);
+  if (resumed.setCookies.length > 0) scope.setCookies = resumed.setCookies;
+  if (resumed.kind === "none") return false;
+  let identity: Identity;
+  try {
+    identity = await state.verifier.verify(resumed.idToken);
+  } catch (err) {
+    if (!(err instanceof Refusal) || err.answerName !== "invalid_token") throw err;
+    scope.setCookies = sessions.endCookies(cookie);
+    return false;
+  }
+  scope.identity = identity;
+  const decision = evaluate(route.rules, identity.issuerId, identity.claims);
+  if (!decision.allow) throw ruleRefusal(route.rules, decision);
+  scope.token = resumed.idToken;
+  scope.accessToken = resumed.accessToken;
+  return true;
+}
+
+/** Loopback hosts, reached over plain http in development; every other host is assumed https. */
+const LOOPBACK = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?$/i;
+
+/** The origin the callback URL is built on: `sessions.publicOrigin`, else the request's host. */
+export function publicOrigin(configured: string | undefined, host: string | undefined): string | undefined {
+  if (configured !== undefined) return new URL(configured).origin;
+  if (host === undefined) return undefined;
+  return `${LOOPBACK.test(host) ? "http" : "https"}://${host}`;
 }

@@ -87,6 +87,7 @@ class Decision implements AuthorizationScope {
   identity: Identity | undefined;
   token: string | undefined;
   accessToken: string | undefined;
+  setCookies: string[] | undefined;
 }
 
 /**
@@ -129,7 +130,14 @@ async function decide(
     const original = describedRequest(check, endpoint.ingress, endpoint.path);
     method = original.method;
     target = original.target;
-    const facts = { ...original, headers: req.headers, rawHeaders: req.rawHeaders };
+    // Traefik hands a refusal's answer (a redirect too) to the browser; nginx's auth_request
+    // takes only 2xx, 401 and 403.
+    const facts = {
+      ...original,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      redirects: endpoint.ingress === "traefik",
+    };
     // The proxy's decision and then its rate limit: the same caller key, the same 429.
     const route = await authorizeAndAdmit(state, facts, decision, req.socket.remoteAddress);
     if (route.upstream.kind !== "plain") throw new Refusal("aws_route", "forward-auth cannot sign for AWS");
@@ -146,6 +154,7 @@ async function decide(
     }
     status = 200;
     headers["content-length"] = "0";
+    if (decision.setCookies !== undefined) res.setHeader("set-cookie", decision.setCookies);
     if (deps.draining()) headers.connection = "close";
     res.writeHead(status, headers).end();
   } catch (err) {
@@ -155,6 +164,7 @@ async function decide(
       return;
     }
     const answer = errorAnswer(refusal, requestId);
+    if (decision.setCookies !== undefined) res.setHeader("set-cookie", decision.setCookies);
     if (deps.draining()) answer.headers.connection = "close";
     status = answer.status;
     res.writeHead(answer.status, answer.headers).end(answer.body);

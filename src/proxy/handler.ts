@@ -10,12 +10,14 @@ import { type TraceContext, traceContext } from "../core/trace.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
+import type { SessionService } from "../sessions/service.js";
 import { NO_SPAN, type Span, type Tracer, traced } from "../tracing.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
 import { authorizeAndAdmit } from "./authorize.js";
 import { answerPreflight, findPreflight } from "./cors.js";
 import { forward, forwardUpgrade, type UpstreamConnections } from "./forwarder.js";
 import { NO_ROUTE, type ProxyRoute, type RouteTable } from "./route-table.js";
+import { answerSessionPath, sessionPath } from "./sessions.js";
 import { requestSpan, upstreamSpan } from "./spans.js";
 import { type AuthorizedExchange, NOTHING_HELD } from "./upstream.js";
 
@@ -23,6 +25,8 @@ import { type AuthorizedExchange, NOTHING_HELD } from "./upstream.js";
 export interface RuntimeState {
   readonly routes: RouteTable;
   readonly verifier: TokenVerifier;
+  /** Browser sessions, when `sessions` is configured. */
+  readonly sessions?: SessionService | undefined;
 }
 
 export interface HandlerDeps {
@@ -75,6 +79,7 @@ abstract class Exchange implements AuthorizedExchange {
   identity: Identity | undefined;
   token: string | undefined;
   accessToken: string | undefined;
+  setCookies: string[] | undefined;
   refusal: Refusal | undefined;
   abstract readonly hasBody: boolean;
 
@@ -109,6 +114,14 @@ abstract class Exchange implements AuthorizedExchange {
   decorate(headers: Record<string, string | string[]>): void {
     const cors = this.route?.cors;
     if (cors !== undefined) addCorsHeaders(cors, this.req.headers.origin, headers);
+    // A refreshed, ended or starting session: its cookies join the upstream's own.
+    const { setCookies } = this;
+    if (setCookies !== undefined && setCookies.length > 0) {
+      const theirs = headers["set-cookie"];
+      headers["set-cookie"] = theirs === undefined ? setCookies : [...setCookies, ...[theirs].flat()];
+      // A personal answer: no shared cache may keep it.
+      headers["cache-control"] = "no-store";
+    }
   }
 
   protected get metrics(): RouteMetrics {
@@ -194,6 +207,13 @@ class RequestExchange extends Exchange {
   }
 
   async run(): Promise<void> {
+    const { sessions } = this.state;
+    const own = sessions === undefined ? undefined : sessionPath(sessions, this.req.url ?? "");
+    if (sessions !== undefined && own !== undefined) {
+      return answerSessionPath(sessions, own, this.req, this.res, (cookies) => {
+        this.setCookies = cookies;
+      });
+    }
     const preflight = findPreflight(this.state.routes, this.method, this.req);
     if (preflight !== undefined) {
       this.route = preflight.route;

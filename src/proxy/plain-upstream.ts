@@ -2,6 +2,7 @@ import type { AssertionSigner } from "../assertions/signer.js";
 import { ALB_ACCESS_TOKEN_HEADER, ALB_DATA_HEADER, ALB_IDENTITY_HEADER } from "../core/assertion.js";
 import { type RequestHeaderFilter, upstreamRequestHeaders } from "../core/headers.js";
 import { type Identity, identityHeaders } from "../core/identity.js";
+import { withoutSessionCookies } from "../core/session-rules.js";
 import type { TokenSource } from "../core/token-source.js";
 import {
   type AuthorizedExchange,
@@ -23,6 +24,8 @@ export interface PlainUpstreamProps {
   readonly claimHeaders: ReadonlyArray<readonly [string, string]>;
   /** Extend a trusted proxy's X-Forwarded-* instead of replacing it. */
   readonly trustForwardedHeaders: boolean;
+  /** The session cookie's name (`sessions.cookie.name`): its chunks and sign-in cookie never pass. */
+  readonly sessionCookie?: string | undefined;
   /** Signed identity headers the route sends (`auth.assertion`, `auth.albHeaders`), when it asks for any. */
   readonly assertions?: RouteAssertions;
 }
@@ -70,17 +73,20 @@ export class PlainUpstream implements UpstreamStrategy {
     const append: string[] = [];
 
     const source = props.stripToken;
+    let dropCookie = false;
+    const cookie = h.cookie;
+    let kept = cookie;
     if (source !== undefined) {
       strippedHeader = source.headerName;
       query = source.stripFromQuery(query);
-      const cookie = h.cookie;
-      if (cookie !== undefined) {
-        const kept = source.stripFromCookie(cookie);
-        if (kept !== cookie) {
-          strippedHeader = "cookie";
-          if (kept !== undefined) append.push("cookie", kept);
-        }
-      }
+      if (kept !== undefined) kept = source.stripFromCookie(kept);
+    }
+    if (props.sessionCookie !== undefined && kept !== undefined) {
+      kept = withoutSessionCookies(kept, props.sessionCookie);
+    }
+    if (kept !== cookie) {
+      dropCookie = true;
+      if (kept !== undefined) append.push("cookie", kept);
     }
     if (identity !== undefined) {
       for (const [name, value] of identityHeaders(identity, props.claimHeaders)) append.push(name, value);
@@ -109,7 +115,14 @@ export class PlainUpstream implements UpstreamStrategy {
     return {
       method: exchange.method,
       path: props.upstreamPath(exchange.path) + query,
-      headers: upstreamRequestHeaders(req.rawHeaders, props.filter, h.connection, strippedHeader, append),
+      headers: upstreamRequestHeaders(
+        req.rawHeaders,
+        props.filter,
+        h.connection,
+        strippedHeader,
+        append,
+        dropCookie,
+      ),
       body: exchange.hasBody ? req : null,
       release: NOTHING_HELD,
     };

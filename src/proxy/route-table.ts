@@ -130,6 +130,7 @@ export class RouteTable {
                 alb: r.auth.albHeaders,
               },
             }),
+          sessionCookie: config.sessions?.cookie.name,
         });
       } else {
         const identityPool = deps.identityPools.get(aws.identityPool);

@@ -93,7 +93,7 @@ t.test("wrong types", async (t) => {
     [
       "mode",
       [["routes.1.auth.mode", "maybe"]],
-      ["routes[1].auth.mode: expected required, optional or public"],
+      ["routes[1].auth.mode: expected required, optional, public or authenticate"],
     ],
     [
       "tokenUse",
@@ -103,7 +103,7 @@ t.test("wrong types", async (t) => {
     [
       "mode, misspelt",
       [["routes.1.auth.mode", "requird"]],
-      ['routes[1].auth.mode: expected required, optional or public (did you mean "required"?)'],
+      ['routes[1].auth.mode: expected required, optional, public or authenticate (did you mean "required"?)'],
     ],
     [
       "tokenUse, in capitals",
@@ -780,7 +780,7 @@ t.test("a value the shape refuses is reported once: no cross-check reads it", as
         ["issuers", []],
         ["routes.1.auth", { mode: "maybe" }],
       ],
-      ["routes[1].auth.mode: expected required, optional or public"],
+      ["routes[1].auth.mode: expected required, optional, public or authenticate"],
     ],
     [
       "listeners that are not mappings",
