@@ -104,6 +104,33 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `n` distinct free ports: all held open at once before any is released, since two calls of
+ * `freePort` in a row may be handed the same port when nothing binds it in between.
+ */
+export function freePorts(n: 2): Promise<[number, number]>;
+export function freePorts(n: 3): Promise<[number, number, number]>;
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer().unref());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.on("error", reject);
+            server.listen(0, "127.0.0.1", () => {
+              const address = server.address();
+              if (typeof address === "object" && address !== null) resolve(address.port);
+              else reject(new Error("no port"));
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Child-process management shared by every emulator launcher.
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import {
 } from "../src/log.js";
 import { waitReady } from "./support/app.js";
 import { spawnCli } from "./support/cli.js";
-import { freePort } from "./support/emulators.js";
+import { freePorts } from "./support/emulators.js";
 import { startUpstream } from "./support/upstream.js";
 import { waitFor } from "./support/wait.js";
 
@@ -267,7 +267,7 @@ t.test("app.stop() writes out every held access-log line before it resolves", as
 t.test("a graceful stop (SIGTERM) of the process loses no access-log line", async (t) => {
   const up = await startUpstream();
   t.teardown(() => up.close());
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort] = await freePorts(2);
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-log-"));
   const file = join(dir, "config.yaml");
   await writeFile(

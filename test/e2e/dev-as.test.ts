@@ -10,7 +10,7 @@ import { jwtClaims } from "../../src/signin/flow.js";
 import { TokenStore } from "../../src/signin/store.js";
 import { waitReady } from "../support/app.js";
 import { runMain, startMain } from "../support/cli.js";
-import { freePort } from "../support/emulators.js";
+import { freePorts } from "../support/emulators.js";
 import { sharedCognitoLocal } from "../support/shared.js";
 import { signInCli, tempHome } from "../support/signin-cli.js";
 import { startUpstream } from "../support/upstream.js";
@@ -55,7 +55,7 @@ t.test("dev --as: the stored user's token on requests without one, verified by t
 
   const upstream = await startUpstream();
   t.teardown(() => upstream.close());
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort] = await freePorts(2);
   const args = [
     "dev",
     "--upstream",

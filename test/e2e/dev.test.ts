@@ -8,7 +8,7 @@ import { ConfigError } from "../../src/config/types.js";
 import { type DevArgs, devBanner, devConfig } from "../../src/dev.js";
 import { waitReady } from "../support/app.js";
 import { type RunningCli, runMain, spawnCli, startMain } from "../support/cli.js";
-import { freePort } from "../support/emulators.js";
+import { freePorts } from "../support/emulators.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
 import { sharedCognitoLocal } from "../support/shared.js";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.js";
@@ -203,7 +203,7 @@ async function startDev(
   more: string[] = [],
   how: "in-process" | "bin" = "in-process",
 ) {
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort] = await freePorts(2);
   const args = [
     "dev",
     "--upstream",
@@ -395,7 +395,7 @@ t.test("config/legacy-api.yaml: check passes, and requests go through it as docu
     ["http://127.0.0.1:3000", "http://127.0.0.1:3000"],
     "the API is on loopback",
   );
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort] = await freePorts(2);
   doc.listen = { host: "127.0.0.1", port };
   doc.admin.port = adminPort;
   const pool = doc.issuers[0];

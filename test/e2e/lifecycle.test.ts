@@ -6,7 +6,7 @@ import { request } from "undici";
 import { WebSocket, WebSocketServer } from "ws";
 import { startApp, waitReady } from "../support/app.js";
 import { runCli, runMain, spawnCli } from "../support/cli.js";
-import { freePort } from "../support/emulators.js";
+import { freePorts } from "../support/emulators.js";
 import { startIssuer } from "../support/issuer.js";
 import { startUpstream } from "../support/upstream.js";
 import { waitFor } from "../support/wait.js";
@@ -57,7 +57,7 @@ t.test("SIGTERM: not ready at once, the in-flight request finishes, then exit 0"
   up.handler = (_rec, res) => {
     release = () => res.end("finished");
   };
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort] = await freePorts(2);
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-"));
   const file = join(dir, "config.yaml");
   await writeFile(

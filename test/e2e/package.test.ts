@@ -6,7 +6,7 @@ import { delimiter, dirname, join, relative } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
 import { request } from "undici";
-import { freePort } from "../support/emulators.js";
+import { freePorts } from "../support/emulators.js";
 import { waitFor } from "../support/wait.js";
 
 /**
@@ -171,7 +171,7 @@ t.test("installed with production dependencies only, the CLI runs and writes not
   });
 
   await t.test("start serves, then exits 0 on SIGTERM", async (t) => {
-    const [port, adminPort] = [await freePort(), await freePort()];
+    const [port, adminPort] = await freePorts(2);
     const config = join(work, "start.yaml");
     await writeFile(
       config,

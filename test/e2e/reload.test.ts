@@ -7,7 +7,7 @@ import { loadConfigFile, parseConfigText } from "../../src/config/load.js";
 import { watchConfigFile } from "../../src/config/watch.js";
 import { type RunningApp, startApp, waitReady } from "../support/app.js";
 import { spawnCli } from "../support/cli.js";
-import { freePort } from "../support/emulators.js";
+import { freePorts } from "../support/emulators.js";
 import { startIssuer } from "../support/issuer.js";
 import { startUpstream } from "../support/upstream.js";
 import { waitFor } from "../support/wait.js";
@@ -239,7 +239,7 @@ t.test(
 t.test("the CLI reloads on a file change and on SIGHUP; a bad edit keeps the old config", async (t) => {
   const up = await startUpstream();
   const issuer = await startIssuer();
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort] = await freePorts(2);
   const dir = await mkdtemp(join(tmpdir(), "cupbearer-reload-"));
   const file = join(dir, "config.yaml");
   const config = (auth: string) =>

@@ -4,10 +4,10 @@
  */
 import { connect } from "node:net";
 import type { Test } from "tap";
-import { EmulatorUnavailableError, freePort } from "../../demo/cognito-emulator.js";
+import { EmulatorUnavailableError, freePort, freePorts } from "../../demo/cognito-emulator.js";
 
 // One implementation shared with the demo launcher.
-export { freePort };
+export { freePort, freePorts };
 
 /**
  * Starts an emulator for test `t` and stops it at `t`'s teardown. If its program is missing,

@@ -13,7 +13,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Test } from "tap";
-import { EmulatorUnavailableError, freePort } from "../../demo/cognito-emulator.js";
+import { EmulatorUnavailableError, freePorts } from "../../demo/cognito-emulator.js";
 import { withEmulator } from "./emulators.js";
 import { findOnPath } from "./moto.js";
 import { send } from "./redis.js";
@@ -116,7 +116,7 @@ export async function startSentinelSet(tls?: RedisTls): Promise<SentinelSet> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const [primary, replica, sentinel] = [await freePort(), await freePort(), await freePort()];
+    const [primary, replica, sentinel] = await freePorts(3);
     const redisConf = async (port: number, extra: string[]) => {
       const file = join(dir, `redis-${port}.conf`);
       await writeFile(
@@ -235,7 +235,7 @@ export async function startCluster(tls?: RedisTls): Promise<ClusterSet> {
   };
   try {
     for (let i = 0; i < 3; i++) {
-      const [port, bus] = [await freePort(), await freePort()];
+      const [port, bus] = await freePorts(2);
       const file = join(dir, `node-${port}.conf`);
       await writeFile(
         file,
