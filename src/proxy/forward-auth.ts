@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import { methodLabel } from "../metrics.js";
 import { errorAnswer } from "./answers.js";
 import { type AuthorizationScope, type AuthorizingState, authorizeAndAdmit } from "./authorize.js";
+import { PlainUpstream, signedHeaders } from "./plain-upstream.js";
 import { NO_ROUTE, type ProxyRoute } from "./route-table.js";
 
 /**
@@ -147,6 +148,13 @@ async function decide(
         ([h, c]) => [h.toLowerCase(), c] as const,
       );
       for (const [name, value] of identityHeaders(identity, claims)) headers[name] = value;
+      // The route's assertion and ALB headers, for the ingress to copy to the upstream as it does
+      // the identity headers (auth-response-headers, authResponseHeaders, copy_headers).
+      const { upstream } = route;
+      if (upstream instanceof PlainUpstream && upstream.assertions !== undefined) {
+        const signed = await signedHeaders(upstream.assertions, identity, decision);
+        for (let i = 0; i < signed.length; i += 2) headers[signed[i] as string] = signed[i + 1] as string;
+      }
     }
     if (endpoint.ingress === "envoy") {
       const remove = envoyRemovals(state.routes.identityHeaderNames, headers, route);

@@ -56,6 +56,11 @@ export class PlainUpstream implements UpstreamStrategy {
     this.timeoutMs = props.timeoutMs;
   }
 
+  /** What the route signs for its callers, if anything (forward-auth answers carry it too). */
+  get assertions(): RouteAssertions | undefined {
+    return this.props.assertions;
+  }
+
   prepare(exchange: AuthorizedExchange): PreparedRequest | Promise<PreparedRequest> {
     const { assertions } = this.props;
     const { identity } = exchange;
@@ -130,10 +135,10 @@ export class PlainUpstream implements UpstreamStrategy {
 }
 
 /** The route's signed headers for this caller, as a flat name/value list. */
-async function signedHeaders(
+export async function signedHeaders(
   assertions: RouteAssertions,
   identity: Identity,
-  exchange: AuthorizedExchange,
+  exchange: Pick<AuthorizedExchange, "token" | "accessToken">,
 ): Promise<string[]> {
   const { signer, header, routeId } = assertions;
   const [assertion, albData] = await Promise.all([

@@ -69,6 +69,7 @@ assertions:
     - privateKey: \${UNSET_ROTATION_KEY:-}
     - privateKeyFile: ${previousFile}
   lifetimeSeconds: 30
+forwardAuth: { ingress: nginx, listener: admin, path: /_auth, trustedSources: [127.0.0.1] }
 routes:
   - id: app
     match: { pathPrefix: /app }
@@ -226,6 +227,43 @@ routes:
     const withId = await get(t, "/app/alb", alice.idToken);
     t.notOk("x-amzn-oidc-accesstoken" in withId.headers, "no access token header for an ID token");
     t.ok(typeof withId.headers["x-amzn-oidc-data"] === "string");
+  });
+
+  t.test("forward-auth answers carry the route's assertion and ALB headers", async (t) => {
+    const jwks = createRemoteJWKSet(jwksUrl);
+    const ask = async (path: string, token?: string) => {
+      const before = up.requests.length;
+      const res = await fetch(`${app.adminUrl}/_auth`, {
+        headers: {
+          "x-original-url": `http://app.example${path}`,
+          "x-original-method": "GET",
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        },
+      });
+      await res.arrayBuffer();
+      t.equal(up.requests.length, before, `${path}: nothing forwarded`);
+      return res;
+    };
+    const ok = await ask("/app/x", alice.idToken);
+    t.equal(ok.status, 200);
+    const assertion = ok.headers.get("x-cupbearer-assertion") ?? "";
+    const { payload } = await jwtVerify(assertion, jwks, { issuer: ISSUER, audience: "app" });
+    t.equal(payload.sub, ok.headers.get("x-auth-request-user"), "the caller the identity headers name");
+    t.equal(ok.headers.get("x-amzn-oidc-identity"), payload.sub, "ALB's identity header");
+    t.ok((ok.headers.get("x-amzn-oidc-data") ?? "").split(".").length === 3, "ALB's data header");
+    t.equal(ok.headers.get("x-amzn-oidc-accesstoken"), null, "an ID token is not an access token");
+    const withAccess = await ask("/app/x", alice.accessToken);
+    t.equal(
+      withAccess.headers.get("x-amzn-oidc-accesstoken"),
+      alice.accessToken,
+      "the caller's access token",
+    );
+    const anonymous = await ask("/custom/x");
+    t.equal(anonymous.status, 200, "optional route, no token");
+    t.equal(anonymous.headers.get("x-identity-proof"), null, "no caller, no assertion");
+    const refused = await ask("/app/x");
+    t.equal(refused.status, 401);
+    t.equal(refused.headers.get("x-cupbearer-assertion"), null, "a refusal carries none");
   });
 
   t.test("spoofed assertion and ALB headers never reach the upstream", async (t) => {
