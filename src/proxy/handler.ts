@@ -1,7 +1,6 @@
 import { randomFillSync, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { TokenVerifier } from "../auth/verifier.js";
 import { addCorsHeaders } from "../core/cors.js";
 import { validRequestId } from "../core/headers.js";
 import { requestHost } from "../core/host.js";
@@ -10,24 +9,18 @@ import { type TraceContext, traceContext } from "../core/trace.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
-import type { SessionService } from "../sessions/service.js";
 import { NO_SPAN, type Span, type Tracer, traced } from "../tracing.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
-import { authorizeAndAdmit } from "./authorize.js";
+import { type AuthorizingState, authorizeAndAdmit } from "./authorize.js";
 import { answerPreflight, findPreflight } from "./cors.js";
 import { forward, forwardUpgrade, type UpstreamConnections } from "./forwarder.js";
-import { NO_ROUTE, type ProxyRoute, type RouteTable } from "./route-table.js";
+import { NO_ROUTE, type ProxyRoute } from "./route-table.js";
 import { answerSessionPath, sessionPath } from "./sessions.js";
 import { requestSpan, upstreamSpan } from "./spans.js";
 import { type AuthorizedExchange, NOTHING_HELD } from "./upstream.js";
 
-/** The config-derived state one request runs on, swapped as a whole on reload. */
-export interface RuntimeState {
-  readonly routes: RouteTable;
-  readonly verifier: TokenVerifier;
-  /** Browser sessions, when `sessions` is configured. */
-  readonly sessions?: SessionService | undefined;
-}
+/** The config-derived state one request runs on, swapped as a whole on reload: what authorizing needs. */
+export type RuntimeState = AuthorizingState;
 
 export interface HandlerDeps {
   state: () => RuntimeState;
