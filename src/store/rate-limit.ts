@@ -55,12 +55,13 @@ export class LocalRate {
   /** One step for `caller`: allowed, or refused with the wait until the next request fits. */
   take(caller: string): StoreRateDecision {
     const now = this.now();
-    const tat = Math.max(this.#tats.get(caller) ?? now, now);
-    const next = tat + this.intervalMs;
-    const ahead = next - now;
+    // From the wait still owed, not (tat + interval) - now: for a caller with nothing owed that
+    // sum can round above interval × burst, refusing a first request when burst is 1.
+    const owed = Math.max((this.#tats.get(caller) ?? now) - now, 0);
+    const ahead = owed + this.intervalMs;
     const limit = this.intervalMs * this.burst;
     if (ahead > limit) return { allowed: false, retryAfterMs: Math.ceil(ahead - limit) };
-    this.#tats.set(caller, next);
+    this.#tats.set(caller, now + ahead);
     return { allowed: true, retryAfterMs: 0 };
   }
 }

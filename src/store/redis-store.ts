@@ -74,12 +74,11 @@ local interval = tonumber(ARGV[1])
 local limit = interval * tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
-local nextTat = tat + interval
-local ahead = nextTat - now
+local owed = (tonumber(redis.call('GET', KEYS[1]) or '0') or 0) - now
+if owed < 0 then owed = 0 end
+local ahead = owed + interval
 if ahead > limit then return {0, math.ceil(ahead - limit)} end
-redis.call('SET', KEYS[1], string.format('%.3f', nextTat), 'PX', math.ceil(ahead))
+redis.call('SET', KEYS[1], string.format('%.3f', now + ahead), 'PX', math.ceil(ahead))
 return {1, 0}
 `;
 
