@@ -12,8 +12,9 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes, randomUUID, sign } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import { type AddressInfo, connect, createServer as createNetServer } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { parseArgs } from "node:util";
+import { freePort } from "../demo/cognito-emulator.js";
 import { type App, createApp } from "../src/app.js";
 import { parseConfigText } from "../src/config/load.js";
 import { createLogger } from "../src/log.js";
@@ -78,15 +79,6 @@ async function startIssuer() {
     },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 /** redis-server on a free port, nothing saved; undefined when it is not installed. */

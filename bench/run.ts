@@ -44,13 +44,13 @@ import {
   truncateSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
+import { freePorts } from "../demo/cognito-emulator.js";
 import type { LoadgenJob, LoadgenOutput } from "./autocannon-loadgen.js";
 import {
   BENCH_ACCESS_KEY_ID,
@@ -285,28 +285,6 @@ for (const [signal, code] of [
 
 // ---------------------------------------------------------------------------------------------
 // Small HTTP helpers (orchestrator side only: never on the measured path)
-
-async function freePorts(n: number): Promise<number[]> {
-  // Hold all of them open at once so no two are the same.
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once("error", reject);
-          s.listen(0, "127.0.0.1", () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const addr = s.address();
-    if (addr === null || typeof addr === "string") throw new Error("no port");
-    return addr.port;
-  });
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 async function httpGet(
   url: string,
@@ -1244,16 +1222,6 @@ async function main(): Promise<void> {
   const [upstreamPort, passPort, nginxPort, issuerPort, cbPort, cbAdminPort] = await freePorts(6);
   identityService = await startIdentityService();
   const identity = identityService;
-  if (
-    upstreamPort === undefined ||
-    passPort === undefined ||
-    nginxPort === undefined ||
-    issuerPort === undefined ||
-    cbPort === undefined ||
-    cbAdminPort === undefined
-  ) {
-    throw new Error("could not get free ports");
-  }
   const node = process.execPath;
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
 

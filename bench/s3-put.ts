@@ -8,13 +8,13 @@
 // Environment: BENCH_DURATION seconds per side (default 10), BENCH_PUT_CONCURRENCY (default 8).
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { crc32 } from "node:zlib";
 import { Pool, request } from "undici";
+import { freePorts } from "../demo/cognito-emulator.js";
 import { BENCH_IDENTITY_POOL_ID, startIdentityService } from "./aws-identity.js";
 import { BENCH_CLIENT_ID, BENCH_SUB } from "./shared.js";
 
@@ -33,17 +33,6 @@ require("node:http").createServer((req, res) => {
   req.on("data", () => {}).on("end", () => res.writeHead(200, { etag: '"bench"', "content-length": "0" }).end());
 }).listen(port, "127.0.0.1");
 `;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The body as an SDK frames it: 64 KiB chunks, then the CRC32 trailer. */
 function awsChunked(data: Buffer): Buffer {
@@ -104,12 +93,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   const identity = await startIdentityService();
   try {
-    const [upstreamPort, issuerPort, port, adminPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
+    const [upstreamPort, issuerPort, port, adminPort] = await freePorts(4);
     const start = (file: string, args: string[]) => {
       const child = spawn(process.execPath, [file, ...args], {
         cwd: ROOT,

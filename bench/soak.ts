@@ -18,13 +18,14 @@
 // is a leak, not a cache filling up.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Client, request } from "undici";
 import { WebSocket, WebSocketServer } from "ws";
+import { freePorts } from "../demo/cognito-emulator.js";
 import { BENCH_CLIENT_ID, BENCH_SCOPE } from "./shared.js";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
@@ -52,17 +53,6 @@ function pick(): Kind {
     if (r < 0) return kind;
   }
   return "valid";
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const children: ChildProcess[] = [];
@@ -143,12 +133,7 @@ function upgrade(port: number, token: string): Promise<boolean> {
 
 async function main(): Promise<number> {
   const tmp = mkdtempSync(join(tmpdir(), "cupbearer-soak-"));
-  const [issuerPort, upstreamPort, port, adminPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
+  const [issuerPort, upstreamPort, port, adminPort] = await freePorts(4);
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   wss.on("connection", (ws) => ws.on("message", (m) => ws.send(`echo:${m.toString()}`)));
   await new Promise((r) => wss.once("listening", r));

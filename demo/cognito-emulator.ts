@@ -90,30 +90,17 @@ const STARTUP_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
 const LOG_LINES_KEPT = 40;
 
-/** Asks the kernel for a free TCP port on 127.0.0.1 (listen on 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close((err) => (err ? reject(err) : port > 0 ? resolve(port) : reject(new Error("no port"))));
-    });
-  });
-}
+/** A tuple of `N` ports. */
+type Ports<N extends number, P extends number[] = []> = P["length"] extends N ? P : Ports<N, [...P, number]>;
 
 /**
- * `n` distinct free ports: all held open at once before any is released, since two calls of
- * `freePort` in a row may be handed the same port when nothing binds it in between.
+ * `n` distinct free TCP ports on 127.0.0.1: all held open at once before any is released, since
+ * two listens on port 0 in a row may be handed the same port when nothing binds it in between.
  */
-export function freePorts(n: 2): Promise<[number, number]>;
-export function freePorts(n: 3): Promise<[number, number, number]>;
-export async function freePorts(n: number): Promise<number[]> {
+export async function freePorts<N extends number>(n: N): Promise<Ports<N>> {
   const servers = Array.from({ length: n }, () => createServer().unref());
   try {
-    return await Promise.all(
+    return (await Promise.all(
       servers.map(
         (server) =>
           new Promise<number>((resolve, reject) => {
@@ -125,10 +112,16 @@ export async function freePorts(n: number): Promise<number[]> {
             });
           }),
       ),
-    );
+    )) as Ports<N>;
   } finally {
     await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   }
+}
+
+/** One free TCP port on 127.0.0.1 (listen on 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
+  return port;
 }
 
 // ---------------------------------------------------------------------------------------------
