@@ -4,13 +4,12 @@ import { BlockList } from "node:net";
 import type { ForwardAuthConfig } from "../config/types.js";
 import { describedRequest, isCheckTarget, parseCidr } from "../core/forward-auth.js";
 import { validRequestId } from "../core/headers.js";
-import { type Identity, identityHeaders } from "../core/identity.js";
+import type { Identity } from "../core/identity.js";
 import { Refusal } from "../errors.js";
 import type { Logger } from "../log.js";
 import { methodLabel } from "../metrics.js";
 import { errorAnswer } from "./answers.js";
 import { type AuthorizationScope, type AuthorizingState, authorizeAndAdmit } from "./authorize.js";
-import { PlainUpstream, signedHeaders } from "./plain-upstream.js";
 import { NO_ROUTE, type ProxyRoute } from "./route-table.js";
 
 /**
@@ -141,21 +140,14 @@ async function decide(
     };
     // The proxy's decision and then its rate limit: the same caller key, the same 429.
     const route = await authorizeAndAdmit(state, facts, decision, req.socket.remoteAddress);
-    if (route.upstream.kind !== "plain") throw new Refusal("aws_route", "forward-auth cannot sign for AWS");
-    const { identity } = decision;
-    if (identity !== undefined) {
-      const claims = Object.entries(route.config.auth.claimHeaders).map(
-        ([h, c]) => [h.toLowerCase(), c] as const,
-      );
-      for (const [name, value] of identityHeaders(identity, claims)) headers[name] = value;
-      // The route's assertion and ALB headers, for the ingress to copy to the upstream as it does
-      // the identity headers (auth-response-headers, authResponseHeaders, copy_headers).
-      const { upstream } = route;
-      if (upstream instanceof PlainUpstream && upstream.assertions !== undefined) {
-        const signed = await signedHeaders(upstream.assertions, identity, decision);
-        for (let i = 0; i < signed.length; i += 2) headers[signed[i] as string] = signed[i + 1] as string;
-      }
+    const { upstream } = route;
+    if (upstream.callerHeaders === undefined) {
+      throw new Refusal("aws_route", "forward-auth cannot sign for AWS");
     }
+    // The identity headers, assertion and ALB headers the proxy would send, for the ingress to
+    // copy to the upstream (auth-response-headers, authResponseHeaders, copy_headers).
+    const caller = await upstream.callerHeaders(decision);
+    for (let i = 0; i < caller.length; i += 2) headers[caller[i] as string] = caller[i + 1] as string;
     if (endpoint.ingress === "envoy") {
       const remove = envoyRemovals(state.routes.identityHeaderNames, headers, route);
       if (remove !== "") headers[ENVOY_REMOVE] = remove;

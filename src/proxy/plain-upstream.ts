@@ -56,26 +56,37 @@ export class PlainUpstream implements UpstreamStrategy {
     this.timeoutMs = props.timeoutMs;
   }
 
-  /** What the route signs for its callers, if anything (forward-auth answers carry it too). */
-  get assertions(): RouteAssertions | undefined {
-    return this.props.assertions;
-  }
-
   prepare(exchange: AuthorizedExchange): PreparedRequest | Promise<PreparedRequest> {
-    const { assertions } = this.props;
-    const { identity } = exchange;
-    // Anonymous callers get no assertion (as ALB's `allow` sends no x-amzn-oidc-* headers).
-    if (assertions === undefined || identity === undefined) return this.#prepare(exchange, []);
-    return signedHeaders(assertions, identity, exchange).then((signed) => this.#prepare(exchange, signed));
+    const caller = this.callerHeaders(exchange);
+    return Array.isArray(caller)
+      ? this.#prepare(exchange, caller)
+      : caller.then((headers) => this.#prepare(exchange, headers));
   }
 
-  #prepare(exchange: AuthorizedExchange, signed: readonly string[]): PreparedRequest {
+  /**
+   * The identity headers and the signed ones (`auth.assertion`, `auth.albHeaders`) this route
+   * sends for the caller, as a new flat name/value list: none for an anonymous caller (as ALB's
+   * `allow` sends no x-amzn-oidc-* headers). Synchronous unless the route signs.
+   */
+  callerHeaders(
+    exchange: Pick<AuthorizedExchange, "identity" | "token" | "accessToken">,
+  ): string[] | Promise<string[]> {
+    const { identity } = exchange;
+    if (identity === undefined) return [];
+    const headers: string[] = [];
+    for (const [name, value] of identityHeaders(identity, this.props.claimHeaders)) headers.push(name, value);
+    const { assertions } = this.props;
+    if (assertions === undefined) return headers;
+    return signedHeaders(assertions, identity, exchange).then((signed) => headers.concat(signed));
+  }
+
+  /** `append`: the caller's headers (callerHeaders), added to by the rest of the request's own. */
+  #prepare(exchange: AuthorizedExchange, append: string[]): PreparedRequest {
     const { props } = this;
-    const { req, identity } = exchange;
+    const { req } = exchange;
     const h = req.headers;
     let query = exchange.query;
     let strippedHeader: string | undefined;
-    const append: string[] = [];
 
     const source = props.stripToken;
     let dropCookie = false;
@@ -93,10 +104,6 @@ export class PlainUpstream implements UpstreamStrategy {
       dropCookie = true;
       if (kept !== undefined) append.push("cookie", kept);
     }
-    if (identity !== undefined) {
-      for (const [name, value] of identityHeaders(identity, props.claimHeaders)) append.push(name, value);
-    }
-    for (const h of signed) append.push(h);
 
     const remote = req.socket.remoteAddress ?? "";
     if (props.trustForwardedHeaders) {
@@ -135,7 +142,7 @@ export class PlainUpstream implements UpstreamStrategy {
 }
 
 /** The route's signed headers for this caller, as a flat name/value list. */
-export async function signedHeaders(
+async function signedHeaders(
   assertions: RouteAssertions,
   identity: Identity,
   exchange: Pick<AuthorizedExchange, "token" | "accessToken">,

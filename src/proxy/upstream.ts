@@ -49,6 +49,13 @@ export interface UpstreamStrategy {
   readonly upgrades: boolean;
   /** The request to send, or a Refusal (thrown or rejected) when the route refuses it. */
   prepare(exchange: AuthorizedExchange): PreparedRequest | Promise<PreparedRequest>;
+  /**
+   * The headers about the caller the upstream gets (flat name/value list), for a forward-auth
+   * answer to hand the ingress. Absent where only cupbearer can reach the upstream (AWS: signed).
+   */
+  callerHeaders?(
+    exchange: Pick<AuthorizedExchange, "identity" | "token" | "accessToken">,
+  ): string[] | Promise<string[]>;
 }
 
 export const NOTHING_HELD = (): void => {};
