@@ -14,6 +14,7 @@ import { request } from "undici";
 import { createApp } from "../src/app.js";
 import { parseConfigText } from "../src/config/load.js";
 import {
+  accessLog,
   createLogDestination,
   createLogger,
   isoTimeOncePerMillisecond,
@@ -76,6 +77,18 @@ t.test(
   },
 );
 
+/** A Writable that keeps each chunk written to it, as text. */
+function capture(): { lines: string[]; sink: Writable } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  return { lines, sink };
+}
+
 t.test("redaction: the same lines as pino's own redact paths, top level and one level down", async (t) => {
   // The paths cupbearer used to give pino; its wildcard redaction is what createLogger replaced.
   const reference = (sink: Writable) =>
@@ -91,16 +104,6 @@ t.test("redaction: the same lines as pino's own redact paths, top level and one 
       },
       sink,
     );
-  const capture = () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        lines.push(chunk.toString());
-        cb();
-      },
-    });
-    return { lines, sink };
-  };
   const errorWithHeaders = Object.assign(new Error("upstream said no"), {
     code: "E_UP",
     headers: { authorization: "Bearer secret" },
@@ -145,6 +148,78 @@ t.test("redaction: the same lines as pino's own redact paths, top level and one 
     t.notMatch(ours.lines[0], /Bearer|"t"/, `${name}: no secret in the line`);
   }
   t.equal(errorWithHeaders.headers.authorization, "Bearer secret", "the caller's object is left as it was");
+});
+
+t.test("access lines: the bytes logger.info writes, for every kind of field value", async (t) => {
+  const random = (n: number) =>
+    Array.from({ length: n }, () => String.fromCharCode(Math.floor(Math.random() * 0x3000))).join("");
+  const cases: Array<[string, Record<string, string | number | boolean | undefined>]> = [
+    [
+      "a request",
+      {
+        requestId: "4f1c",
+        traceId: "0af7651916cd43dd8448eb211c80319c",
+        route: "api",
+        method: "GET",
+        path: "/x",
+        status: 200,
+        durationMs: 1.3,
+        sub: "u",
+        issuer: "pool",
+      },
+    ],
+    ["undefined fields are left out", { route: "api", sub: undefined, status: 401, issuer: undefined }],
+    ["quotes, backslashes and controls", { path: '/a"b\\c\u0000\u001f\t\n', detail: "x\u007f" }],
+    ["non-ASCII and U+2028", { sub: "é漢字\u2028\u2029", path: "/ü" }],
+    ["numbers and booleans", { a: 0, b: -1.5, c: 1e21, d: 5e-7, e: Number.NaN, f: true, g: false }],
+    ["no fields", {}],
+    ["a field named like a secret goes through the redaction", { route: "api", token: "secret" }],
+    ["random text", { path: random(200), sub: random(40) }],
+  ];
+  for (const [name, fields] of cases) {
+    const ours = capture();
+    const theirs = capture();
+    accessLog(createLogger("info", ours.sink)).write(fields, name);
+    createLogger("info", theirs.sink).info(fields, name);
+    // The time is the one thing the two lines may not share (a millisecond can pass between them).
+    const untimed = (line: string | undefined) => (line ?? "").replace(/,"time":"[^"]*"/, "");
+    t.equal(ours.lines.length, 1, `${name}: one line`);
+    t.equal(untimed(ours.lines[0]), untimed(theirs.lines[0]), name);
+    t.match(ours.lines[0], /^\{"level":"info","time":"\d{4}-\d\d-\d\dT[^"]+Z","service":"cupbearer"/, name);
+  }
+  // A claim may hold a lone surrogate ("\ud800" in the token's JSON): pino writes it raw, which
+  // the UTF-8 output turns into U+FFFD; the access line escapes it, so the value reads back as sent.
+  const surrogate = capture();
+  accessLog(createLogger("info", surrogate.sink)).write({ sub: "a\ud800b\udfff" }, "line");
+  t.match(surrogate.lines[0], /"sub":"a\\ud800b\\udfff"/, "a lone surrogate is escaped");
+  t.equal(JSON.parse(surrogate.lines[0] ?? "{}").sub, "a\ud800b\udfff", "and reads back as it was");
+
+  const secret = capture();
+  accessLog(createLogger("info", secret.sink)).write({ route: "api", token: "secret" }, "line");
+  t.notMatch(secret.lines[0], /secret/, "a redacted key is redacted on this path too");
+
+  const quiet = capture();
+  const log = createLogger("warn", quiet.sink);
+  t.equal(accessLog(log).enabled(), false, "not enabled above info");
+  log.level = "info";
+  t.equal(accessLog(log).enabled(), true, "enabled once the level comes down (a reload)");
+
+  // A destination that reads each line's level beside it (a multistream) is given pino's own line.
+  const multi = capture();
+  accessLog(createLogger("info", pino.multistream([{ stream: multi.sink, level: "info" }]))).write(
+    { route: "api" },
+    "request",
+  );
+  t.match(JSON.parse(multi.lines[0] ?? "{}"), { level: "info", route: "api", msg: "request" }, "multistream");
+
+  // A logger cupbearer did not make (an embedder's) gets its own info line.
+  const foreign = capture();
+  accessLog(pino({ base: null, timestamp: false }, foreign.sink)).write({ route: "api" }, "request");
+  t.same(
+    JSON.parse(foreign.lines[0] ?? "{}"),
+    { level: 30, route: "api", msg: "request" },
+    "pino's own line",
+  );
 });
 
 t.test(

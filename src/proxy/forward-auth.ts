@@ -6,7 +6,7 @@ import { describedRequest, isCheckTarget, parseCidr } from "../core/forward-auth
 import { validRequestId } from "../core/headers.js";
 import type { Identity } from "../core/identity.js";
 import { Refusal } from "../errors.js";
-import type { Logger } from "../log.js";
+import { type AccessLog, accessLog, type Logger } from "../log.js";
 import { methodLabel } from "../metrics.js";
 import { errorAnswer } from "./answers.js";
 import { type AuthorizationScope, type AuthorizingState, authorizeAndAdmit } from "./authorize.js";
@@ -95,18 +95,20 @@ class Decision implements AuthorizationScope {
  * true) and leaves every other one to the caller (returns false).
  */
 export function createForwardAuth(deps: ForwardAuthDeps, listener: ForwardAuthConfig["listener"]) {
+  const access = accessLog(deps.log);
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const state = deps.state();
     const endpoint = state.forwardAuth;
     if (endpoint === undefined || endpoint.listener !== listener) return false;
     if (!isCheckTarget(req.url ?? "", endpoint.ingress, endpoint.path)) return false;
-    decide(deps, state, endpoint, req, res).catch(() => res.destroy());
+    decide(deps, access, state, endpoint, req, res).catch(() => res.destroy());
     return true;
   };
 }
 
 async function decide(
   deps: ForwardAuthDeps,
+  access: AccessLog,
   state: ReturnType<ForwardAuthDeps["state"]>,
   endpoint: ForwardAuthEndpoint,
   req: IncomingMessage,
@@ -169,12 +171,12 @@ async function decide(
     status = answer.status;
     res.writeHead(answer.status, answer.headers).end(answer.body);
   }
-  account(deps, state, decision, { started, method, target, status, refusal, requestId });
+  account(access, state, decision, { started, method, target, status, refusal, requestId });
 }
 
 /** Counts the decision on its route and writes its access line. */
 function account(
-  deps: ForwardAuthDeps,
+  access: AccessLog,
   state: ReturnType<ForwardAuthDeps["state"]>,
   decision: Decision,
   r: {
@@ -192,8 +194,7 @@ function account(
   metrics.requestDuration.observe(seconds);
   const { refusal } = r;
   if (refusal !== undefined && refusal.reason !== "no_route") metrics.authFailure(refusal.reason);
-  const { log } = deps;
-  if (!log.isLevelEnabled("info")) return;
+  if (!access.enabled()) return;
   const queryAt = r.target.indexOf("?");
   const line = {
     requestId: r.requestId,
@@ -205,6 +206,6 @@ function account(
     sub: decision.identity?.subject,
     forwardAuth: true,
   };
-  if (refusal === undefined) log.info(line, "forward-auth allowed");
-  else log.info({ ...line, reason: refusal.reason, detail: refusal.message }, "forward-auth refused");
+  if (refusal === undefined) access.write(line, "forward-auth allowed");
+  else access.write({ ...line, reason: refusal.reason, detail: refusal.message }, "forward-auth refused");
 }

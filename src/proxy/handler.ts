@@ -7,7 +7,7 @@ import { requestHost } from "../core/host.js";
 import type { Identity } from "../core/identity.js";
 import { type TraceContext, traceContext } from "../core/trace.js";
 import { Refusal } from "../errors.js";
-import type { Logger } from "../log.js";
+import { type AccessLog, accessLog, type Logger } from "../log.js";
 import { methodLabel, type RouteMetrics } from "../metrics.js";
 import { NO_SPAN, type Span, type Tracer, traced } from "../tracing.js";
 import { errorAnswer, writeRawAnswer } from "./answers.js";
@@ -32,6 +32,11 @@ export interface HandlerDeps {
   requests: { requestStarted(): void; requestEnded(): void };
   /** Records spans when traces are exported (tracing.ts); absent, nothing is recorded. */
   tracer?: Tracer | undefined;
+}
+
+/** What an exchange runs on: the handler's deps and the access log made once from its logger. */
+interface ExchangeDeps extends HandlerDeps {
+  readonly access: AccessLog;
 }
 
 /** Refusals that happen after the request left for the upstream: not the caller's failure. */
@@ -78,7 +83,7 @@ abstract class Exchange implements AuthorizedExchange {
 
   constructor(
     readonly req: IncomingMessage,
-    protected readonly deps: HandlerDeps,
+    protected readonly deps: ExchangeDeps,
   ) {
     this.method = req.method ?? "GET";
     this.requestId = validRequestId(req.headers["x-request-id"]) ?? randomUUID();
@@ -141,8 +146,8 @@ abstract class Exchange implements AuthorizedExchange {
     }
     metrics.request(methodLabel(this.method), status);
     metrics.requestDuration.observe(seconds);
-    const { log } = this.deps;
-    if (!log.isLevelEnabled("info")) return;
+    const { access } = this.deps;
+    if (!access.enabled()) return;
     const url = this.req.url ?? "";
     const queryAt = url.indexOf("?");
     const line = {
@@ -158,16 +163,10 @@ abstract class Exchange implements AuthorizedExchange {
       ...extra,
     };
     const { refusal } = this;
-    if (refusal === undefined) log.info(line, "request");
+    if (refusal === undefined) access.write(line, "request");
     else
-      log.info(
-        {
-          ...line,
-          issuer: this.identity?.issuerId,
-          reason: refusal.reason,
-          rule: refusal.rule,
-          detail: refusal.message,
-        },
+      access.write(
+        { ...line, reason: refusal.reason, rule: refusal.rule, detail: refusal.message },
         "request refused",
       );
   }
@@ -183,7 +182,7 @@ class RequestExchange extends Exchange {
   constructor(
     req: IncomingMessage,
     private readonly res: ServerResponse,
-    deps: HandlerDeps,
+    deps: ExchangeDeps,
   ) {
     super(req, deps);
     const length = req.headers["content-length"];
@@ -283,7 +282,7 @@ class UpgradeExchange extends Exchange {
     req: IncomingMessage,
     private readonly socket: Duplex,
     private readonly head: Buffer,
-    deps: HandlerDeps,
+    deps: ExchangeDeps,
   ) {
     super(req, deps);
   }
@@ -317,7 +316,8 @@ class UpgradeExchange extends Exchange {
 }
 
 /** The request pipeline for plain HTTP requests. */
-export function createRequestHandler(deps: HandlerDeps) {
+export function createRequestHandler(handlerDeps: HandlerDeps) {
+  const deps: ExchangeDeps = { ...handlerDeps, access: accessLog(handlerDeps.log) };
   return (req: IncomingMessage, res: ServerResponse): void => {
     const exchange = new RequestExchange(req, res, deps);
     exchange.run().catch(exchange.fail);
@@ -325,7 +325,8 @@ export function createRequestHandler(deps: HandlerDeps) {
 }
 
 /** WebSocket upgrades. */
-export function createUpgradeHandler(deps: HandlerDeps) {
+export function createUpgradeHandler(handlerDeps: HandlerDeps) {
+  const deps: ExchangeDeps = { ...handlerDeps, access: accessLog(handlerDeps.log) };
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on("error", () => socket.destroy());
     const exchange = new UpgradeExchange(req, socket, head, deps);
