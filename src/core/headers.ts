@@ -34,14 +34,21 @@ const REQUEST_DROP = new Set([
   ...INGRESS_DESCRIPTION_HEADERS,
 ]);
 
+const NO_NAMES: readonly string[] = Object.freeze([]);
+/** The values nearly every message carries, listed once instead of split per message. */
+const USUAL_CONNECTION = new Map(["keep-alive", "close"].map((v) => [v, Object.freeze([v])]));
+
 /** Names listed in a Connection header (they are hop-by-hop for this one message). */
-function connectionTokens(value: string | undefined): string[] {
-  if (value === undefined || value === "") return [];
-  return value
-    .toLowerCase()
-    .split(",")
-    .map((t) => t.trim())
-    .filter((t) => t !== "");
+function connectionTokens(value: string | undefined): readonly string[] {
+  if (value === undefined || value === "") return NO_NAMES;
+  const lower = value.toLowerCase();
+  return (
+    USUAL_CONNECTION.get(lower) ??
+    lower
+      .split(",")
+      .map((t) => t.trim())
+      .filter((t) => t !== "")
+  );
 }
 
 /** A compiled filter for request headers: the fixed drops plus `names`. */
