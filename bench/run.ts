@@ -52,20 +52,9 @@ import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { freePorts } from "../demo/cognito-emulator.js";
 import type { LoadgenJob, LoadgenOutput } from "./autocannon-loadgen.js";
-import {
-  BENCH_ACCESS_KEY_ID,
-  BENCH_IDENTITY_POOL_ID,
-  type IdentityService,
-  startIdentityService,
-} from "./aws-identity.js";
-import {
-  BENCH_CLIENT_ID,
-  BENCH_SCOPE,
-  BENCH_SUB,
-  UPSTREAM_COUNT_PATH,
-  UPSTREAM_LAST_PATH,
-  type UpstreamLastRequest,
-} from "./shared.js";
+import { BENCH_ACCESS_KEY_ID, type IdentityService, startIdentityService } from "./aws-identity.js";
+import { cupbearerConfig } from "./config.js";
+import { BENCH_SUB, UPSTREAM_COUNT_PATH, UPSTREAM_LAST_PATH, type UpstreamLastRequest } from "./shared.js";
 
 // ---------------------------------------------------------------------------------------------
 // Settings and environment
@@ -1032,52 +1021,6 @@ http {
 const S3_UPSTREAM_PATH = `/bucket/private/${BENCH_SUB}/x`;
 const S3_UNSIGNED_PATH = `/s3plain${S3_UPSTREAM_PATH}`;
 const S3_SIGNED_PATH = `/s3${S3_UPSTREAM_PATH}`;
-
-function cupbearerConfig(p: {
-  port: number;
-  admin: number;
-  issuer: number;
-  upstream: number;
-  identity: string;
-}): string {
-  // The S3 routes take an ID token of the bench issuer (identity pools take ID tokens); the
-  // stand-in pool checks no token.
-  return `listen: { host: 127.0.0.1, port: ${p.port} }
-admin: { host: 127.0.0.1, port: ${p.admin} }
-issuers:
-  - id: bench
-    issuer: http://127.0.0.1:${p.issuer}
-    jwksUri: http://127.0.0.1:${p.issuer}/.well-known/jwks.json
-    clientIds: [${BENCH_CLIENT_ID}]
-routes:
-  - id: public
-    match: { pathPrefix: /public }
-    upstream: http://127.0.0.1:${p.upstream}
-    auth: { mode: public }
-  - id: api
-    match: { pathPrefix: /api }
-    upstream: http://127.0.0.1:${p.upstream}
-    auth: { mode: required, tokenUse: access, scopes: [${BENCH_SCOPE}] }
-  - id: s3plain
-    match: { pathPrefix: /s3plain }
-    stripPrefix: true
-    upstream: http://127.0.0.1:${p.upstream}
-    auth: { mode: required }
-  - id: s3
-    match: { pathPrefix: /s3 }
-    stripPrefix: true
-    upstream:
-      url: http://127.0.0.1:${p.upstream}
-      aws: { service: s3, region: us-east-1, identityPool: bench }
-      s3: { keyPrefix: "private/{sub}/" }
-    auth: { mode: required, tokenUse: id }
-identityPools:
-  - id: bench
-    identityPoolId: "${BENCH_IDENTITY_POOL_ID}"
-    region: us-east-1
-    endpoint: ${p.identity}
-`;
-}
 
 /** Mint `count` unique tokens from the issuer into a file (one per line); returns its path. */
 async function mintTokens(issuer: Proc, issuerPort: number, count: number): Promise<string> {

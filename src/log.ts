@@ -263,8 +263,8 @@ export interface AccessLog {
  * The access log on `logger`. For createLogger's loggers the line is built here with one
  * `JSON.stringify` and handed to the destination: the bytes `logger.info(fields, msg)` writes
  * (checked byte for byte in `test/log.test.ts`), without pino's per-key serializing and redaction
- * pass: the largest single allocator of a cached-token request, about a twelfth of its bytes
- * (docs/benchmark.md). Any other logger gets `logger.info`.
+ * pass: 1.36 instead of 1.78 µs per line in a loop, and it was the largest single allocator of a
+ * cached-token request (docs/benchmark.md). Any other logger gets `logger.info`.
  */
 export function accessLog(logger: Logger): AccessLog {
   const enabled = () => logger.isLevelEnabled("info");
