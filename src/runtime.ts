@@ -112,7 +112,7 @@ export class Runtime implements RuntimeState {
       issuerUrl: issuer.issuer,
       allowHttp:
         issuerConfig.allowInsecureHttp || (issuer.issuer.startsWith("http:") && !isRemoteHttp(issuer.issuer)),
-      verifyIdToken: (token) => this.verifier.verify(token),
+      verifyIdToken: async (token) => this.verifier.verify(token),
       count: (event, result) => counter.inc({ event, result }),
     });
   }

@@ -216,8 +216,12 @@ export class TokenVerifier {
     this.loaded.add(issuer.id);
   }
 
-  /** Verifies a token, or throws a Refusal saying why not. */
-  async verify(token: string): Promise<Identity> {
+  /**
+   * Verifies a token: its identity, or a rejected promise with a Refusal saying why not (never a
+   * throw). Synchronous whenever the signing key is cached, a cached token above all: a promise
+   * per request is what the path of every request can do without.
+   */
+  verify(token: string): Identity | Promise<Identity> {
     const hit = this.cache?.get(token);
     if (hit !== undefined && this.now() < hit.expiresAt) {
       this.options.onCacheHit?.();
@@ -228,18 +232,19 @@ export class TokenVerifier {
       // Verified once, so only time can have changed its verdict: by this verifier's clock, the
       // token's lifetime is over (lru-cache's own ttl would read performance.now() instead).
       this.cache?.delete(token);
-      throw new Refusal("expired", "token expired (cached)");
+      return Promise.reject(new Refusal("expired", "token expired (cached)"));
     }
-    if (this.verifier === undefined) throw new Refusal("issuer");
+    const { verifier } = this;
+    if (verifier === undefined) return Promise.reject(new Refusal("issuer"));
     let payload: JwtPayload;
     try {
       // The synchronous path needs the key already cached; an unknown kid falls back to the
       // asynchronous one, which refetches the JWKS within the RefetchLimiter's bounds.
-      payload = this.verifier.verifySync(token);
+      payload = verifier.verifySync(token);
     } catch (err) {
       if (!(err instanceof KidNotFoundInJwksError || err instanceof JwksNotAvailableInCacheError))
-        throw failureOf(err);
-      payload = await this.verifyFetchingKeys(this.verifier, token);
+        return Promise.reject(failureOf(err));
+      return this.verifyFetchingKeys(verifier, token).then((fetched) => this.remember(token, fetched));
     }
     return this.remember(token, payload);
   }

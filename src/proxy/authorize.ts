@@ -52,12 +52,16 @@ export interface AuthorizingState {
   readonly sessions?: SessionService | undefined;
 }
 
-/** The route and the caller, or a Refusal: everything that decides whether the request passes. */
-export async function authorizeRequest(
+/**
+ * The route and the caller, or a Refusal (thrown, or a rejection): everything that decides whether
+ * the request passes. Synchronous for a public route and for a bearer token whose key is cached
+ * (TokenVerifier.verify), the path of nearly every request.
+ */
+export function authorizeRequest(
   state: AuthorizingState,
   request: RequestFacts,
   scope: AuthorizationScope,
-): Promise<ProxyRoute> {
+): ProxyRoute | Promise<ProxyRoute> {
   const match = state.routes.match(request.host, request.method, request.target);
   if (match === undefined) throw new Refusal("no_route");
   const { route } = match;
@@ -66,30 +70,15 @@ export async function authorizeRequest(
   scope.query = match.query;
   if (route.mode === "public") return route;
   const token = route.tokenSource.extract(request.headers, request.rawHeaders, match.query);
-  if (token === undefined) {
-    // No bearer token: a session may stand in for one (plain routes only; a bearer token wins).
-    const { sessions } = state;
-    if (sessions !== undefined && route.upstream.kind === "plain") {
-      if (await authorizeSession(state, sessions, request, scope, route)) return route;
-    }
-    if (route.mode === "optional") return route;
-    if (
-      route.mode === "authenticate" &&
-      sessions !== undefined &&
-      request.redirects !== false &&
-      isNavigation(request.method, request.headers)
-    ) {
-      const origin = publicOrigin(sessions.config.publicOrigin, request.host);
-      if (origin === undefined) throw new Refusal("bad_host", "no host to build the callback URL on");
-      const start = await sessions.startSignIn(origin, safeReturnPath(request.target) ?? "/");
-      const refusal = new Refusal("sign_in");
-      refusal.headers = { location: start.location };
-      scope.setCookies = [...(scope.setCookies ?? []), start.setCookie];
-      throw refusal;
-    }
-    throw new Refusal("missing");
-  }
-  const identity = await state.verifier.verify(token);
+  if (token === undefined) return authorizeWithoutToken(state, request, scope, route);
+  const identity = state.verifier.verify(token);
+  return identity instanceof Promise
+    ? identity.then((verified) => judged(scope, route, token, verified))
+    : judged(scope, route, token, identity);
+}
+
+/** The verified caller against the route's rules: the route, or a thrown Refusal. */
+function judged(scope: AuthorizationScope, route: ProxyRoute, token: string, identity: Identity): ProxyRoute {
   // Known before the rules are judged, so a refusal's log line names the caller.
   scope.identity = identity;
   const decision = evaluate(route.rules, identity.issuerId, identity.claims);
@@ -100,20 +89,60 @@ export async function authorizeRequest(
   return route;
 }
 
+/** A request without a bearer token: a session, an optional route, a sign-in redirect, or `missing`. */
+async function authorizeWithoutToken(
+  state: AuthorizingState,
+  request: RequestFacts,
+  scope: AuthorizationScope,
+  route: ProxyRoute,
+): Promise<ProxyRoute> {
+  // No bearer token: a session may stand in for one (plain routes only; a bearer token wins).
+  const { sessions } = state;
+  if (sessions !== undefined && route.upstream.kind === "plain") {
+    if (await authorizeSession(state, sessions, request, scope, route)) return route;
+  }
+  if (route.mode === "optional") return route;
+  if (
+    route.mode === "authenticate" &&
+    sessions !== undefined &&
+    request.redirects !== false &&
+    isNavigation(request.method, request.headers)
+  ) {
+    const origin = publicOrigin(sessions.config.publicOrigin, request.host);
+    if (origin === undefined) throw new Refusal("bad_host", "no host to build the callback URL on");
+    const start = await sessions.startSignIn(origin, safeReturnPath(request.target) ?? "/");
+    const refusal = new Refusal("sign_in");
+    refusal.headers = { location: start.location };
+    scope.setCookies = [...(scope.setCookies ?? []), start.setCookie];
+    throw refusal;
+  }
+  throw new Refusal("missing");
+}
+
 /**
  * The decision, then the matched route's per-caller rate limit (`rateLimit.perCaller`), keyed by
  * the verified caller or, for guests, by `address`: what the proxy and the forward-auth endpoint
  * both run, so a caller over the limit gets the same 429 from either.
  */
-export async function authorizeAndAdmit(
+export function authorizeAndAdmit(
   state: AuthorizingState,
   request: RequestFacts,
   scope: AuthorizationScope,
   address: string | undefined,
-): Promise<ProxyRoute> {
-  const route = await authorizeRequest(state, request, scope);
-  if (route.rateLimit !== undefined) await route.rateLimit.admit(scope.identity, address);
-  return route;
+): ProxyRoute | Promise<ProxyRoute> {
+  const authorized = authorizeRequest(state, request, scope);
+  return authorized instanceof Promise
+    ? authorized.then((route) => admitted(route, scope, address))
+    : admitted(authorized, scope, address);
+}
+
+function admitted(
+  route: ProxyRoute,
+  scope: AuthorizationScope,
+  address: string | undefined,
+): ProxyRoute | Promise<ProxyRoute> {
+  const admission = route.rateLimit?.admit(scope.identity, address);
+  return admission instanceof Promise ? admission.then(() => route) : route;
 }
 
 /**

@@ -94,8 +94,11 @@ abstract class Exchange implements AuthorizedExchange {
 
   abstract continueBody(): void;
 
-  /** The route and the caller, or a Refusal: the decision the forward-auth endpoint shares. */
-  protected async authorize(): Promise<ProxyRoute> {
+  /**
+   * The route and the caller, or a Refusal (thrown, or a rejection): the decision the forward-auth
+   * endpoint shares. Synchronous on the usual path (authorizeRequest).
+   */
+  protected authorize(): ProxyRoute | Promise<ProxyRoute> {
     const { req } = this;
     const facts = {
       host: requestHost(req.rawHeaders),
@@ -211,9 +214,12 @@ class RequestExchange extends Exchange {
       this.route = preflight.route;
       return answerPreflight(preflight, this.req, this.res, this);
     }
-    const route = await this.authorize();
+    // Awaited only when they are promises: each await of a value is a promise and a pause more.
+    const authorized = this.authorize();
+    const route = authorized instanceof Promise ? await authorized : authorized;
     const { upstream } = route;
-    const prepared = await upstream.prepare(this);
+    const preparing = upstream.prepare(this);
+    const prepared = preparing instanceof Promise ? await preparing : preparing;
     this.#release = prepared.release;
     this.continueBody();
     const { tracer } = this.deps;

@@ -2,6 +2,7 @@ import t from "tap";
 import { Agent } from "undici";
 import { UndiciJwksFetcher } from "../../src/auth/jwks-fetcher.js";
 import { failureOf, resolveIssuer, TokenVerifier } from "../../src/auth/verifier.js";
+import type { Identity } from "../../src/core/identity.js";
 import { Refusal } from "../../src/errors.js";
 import { startIssuer, type TestIssuer } from "../support/issuer.js";
 
@@ -47,8 +48,9 @@ function verifier(
   return { v, counts };
 }
 
-const reasonOf = async (p: Promise<unknown>) =>
-  p.then(
+/** What verify() said: "passed", or the refusal. It never throws; a failure is a rejection. */
+const reasonOf = async (result: unknown) =>
+  Promise.resolve(result).then(
     () => "passed",
     (e: unknown) => (e instanceof Refusal ? `${e.answerName}/${e.reason}` : String(e)),
   );
@@ -77,6 +79,21 @@ t.test("resolveIssuer: Cognito form gives AWS's exact issuer and JWKS URI; jwksU
   t.equal(overridden.clientIds, undefined, "anyClient: no client list");
 });
 
+t.test(
+  "synchronous once the issuer's keys are cached; a failure is a rejection, never a throw",
+  async (t) => {
+    const { v } = verifier();
+    t.ok(v.verify(issuer.token({ jti: "first" })) instanceof Promise, "the first token fetches the keys");
+    await v.verify(issuer.token({ jti: "first" }));
+    const second = v.verify(issuer.token({ jti: "second" }));
+    t.notOk(second instanceof Promise, "a new token, its key cached: no promise");
+    t.equal((second as Identity).subject, "user-1");
+    const refused = v.verify(issuer.token({ jti: "third", client_id: "nope" }));
+    t.ok(refused instanceof Promise, "a refusal comes as a rejected promise");
+    t.equal(await reasonOf(refused), "invalid_token/client");
+  },
+);
+
 t.test("a verified token is cached; the cache entry dies with the token", async (t) => {
   // The verifier's clock starts now (aws-jwt-verify checks a fresh token against the real one),
   // then only the injected clock moves: the cache must read it, not performance.now().
@@ -88,7 +105,9 @@ t.test("a verified token is cached; the cache entry dies with the token", async 
   t.equal(first.subject, "user-1");
   t.equal(first.issuerId, "local");
   t.same([counts.hits, counts.misses], [0, 1]);
-  await v.verify(token);
+  const cached = v.verify(token);
+  t.notOk(cached instanceof Promise, "a cached token is verified synchronously");
+  t.equal(cached, first, "the same identity");
   t.same([counts.hits, counts.misses], [1, 1], "second time from the cache");
   now = exp * 1000 - 1;
   await v.verify(token);
