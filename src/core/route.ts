@@ -159,29 +159,33 @@ export function matchRoute<R extends Pick<CompiledRoute, "matches">>(
   const other = pathReadings(path);
   const bothCases =
     capitals || CAPITALS.test(path) || (other !== undefined && CAPITALS.test(other.servlet + other.lenient));
-  const folds = bothCases ? [true, false] : [true];
-  // Readings one route may stand in for: letter case, a trailing slash, servlet ;params.
-  const reached = new Set<R | undefined>([route]);
-  for (const p of other === undefined || other.servlet === path ? [path] : [path, other.servlet]) {
-    for (const fold of folds) {
-      reached.add(at(p, fold));
-      if (p.endsWith("/")) reached.add(at(p, fold, true));
-    }
-  }
   let applied = route;
-  if (reached.size > 1) {
-    applied = reached.has(undefined)
-      ? undefined
-      : [...reached].find(
-          (a) => a !== undefined && [...reached].every((b) => b === a || mayStandIn(a, b as R)),
-        );
-    if (applied === undefined) {
-      throw new Refusal("bad_path", "the path reaches different routes as different servers read it");
+  // A path of one reading (one case, no trailing slash, nothing to decode or trim), the usual
+  // one, has nothing another server could read differently.
+  if (other !== undefined || bothCases || path.endsWith("/")) {
+    const folds = bothCases ? [true, false] : [true];
+    // Readings one route may stand in for: letter case, a trailing slash, servlet ;params.
+    const reached = new Set<R | undefined>([route]);
+    for (const p of other === undefined || other.servlet === path ? [path] : [path, other.servlet]) {
+      for (const fold of folds) {
+        reached.add(at(p, fold));
+        if (p.endsWith("/")) reached.add(at(p, fold, true));
+      }
     }
-  }
-  // Segments only some servers decode or trim: refused wherever trimming changes the route.
-  if (other !== undefined && folds.some((fold) => at(other.lenient, fold) !== at(other.servlet, fold))) {
-    throw new Refusal("bad_path", "a decoded or trimmed segment reaches another route");
+    if (reached.size > 1) {
+      applied = reached.has(undefined)
+        ? undefined
+        : [...reached].find(
+            (a) => a !== undefined && [...reached].every((b) => b === a || mayStandIn(a, b as R)),
+          );
+      if (applied === undefined) {
+        throw new Refusal("bad_path", "the path reaches different routes as different servers read it");
+      }
+    }
+    // Segments only some servers decode or trim: refused wherever trimming changes the route.
+    if (other !== undefined && folds.some((fold) => at(other.lenient, fold) !== at(other.servlet, fold))) {
+      throw new Refusal("bad_path", "a decoded or trimmed segment reaches another route");
+    }
   }
   if (applied === undefined && LISTED_ONLY.has(method))
     throw new Refusal("method", `${method} is not listed`);
