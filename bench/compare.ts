@@ -9,7 +9,7 @@
 // reversed every other round, so every build is measured in nearly the same moment of the
 // machine. The differences taken within a round (each build minus the floor, and minus the first
 // build) are far steadier than figures of separate runs: two copies of one build read 1.5-2.4 µs
-// apart over 30 rounds, with a spread (IQR) of about ±4 µs where `npm run bench` swings ±15.
+// apart over 30 rounds, where separate bench runs of one tree differ by 10-25 µs.
 //
 // Environment:
 //   COMPARE_ROUNDS         rounds (default 30)
