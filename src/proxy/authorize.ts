@@ -136,6 +136,7 @@ export function authorizeAndAdmit(
     : admitted(authorized, scope, address);
 }
 
+/** The route once its per-caller rate limit lets the caller in (waited for only with a shared store). */
 function admitted(
   route: ProxyRoute,
   scope: AuthorizationScope,
