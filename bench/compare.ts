@@ -5,9 +5,9 @@
 // `npm run bench` measures each scenario in a window of its own, and on this shared VM the same
 // tree reads 20-35 µs apart between windows: too coarse to see a change of a few µs. Here the floor
 // and one cupbearer per build serve at once (all on the server core, as in `npm run bench`), and
-// each round loads each of them for one second in turn with wrk on the load core, the order
-// reversed every other round, so every build is measured in nearly the same moment of the
-// machine. The differences taken within a round (each build minus the floor, and minus the first
+// each round loads each of them for one second in turn with wrk on the load core, each round
+// starting one further on, so every build is measured in nearly the same moment of the machine
+// and in every place of the order. The differences taken within a round (each build minus the floor, and minus the first
 // build) are far steadier than figures of separate runs: two copies of one build read 1.5-2.4 µs
 // apart over 30 rounds, where separate bench runs of one tree differ by 10-25 µs.
 //
@@ -17,6 +17,9 @@
 //                          /public/x is the public route)
 //   COMPARE_UPSTREAM_CORE  "server" (default, as `npm run bench`) or "load": the upstream beside wrk,
 //                          so that the server core runs only the proxy measured
+//   COMPARE_COPIES         processes per build (default 2), started interleaved: two processes of
+//                          one build can read 2-3 µs apart for the whole run, so a build's figure
+//                          is the mean of its copies in each round
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -29,6 +32,7 @@ const HERE = fileURLToPath(new URL(".", import.meta.url));
 const ROUNDS = Number(process.env.COMPARE_ROUNDS ?? 30);
 const PATH = process.env.COMPARE_PATH ?? "/api/x";
 const UPSTREAM_CORE = process.env.COMPARE_UPSTREAM_CORE === "load" ? "load" : "server";
+const COPIES = Math.max(1, Number(process.env.COMPARE_COPIES ?? 2));
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
 interface Server {
@@ -38,6 +42,18 @@ interface Server {
   readonly cpuUs: number[];
   readonly rps: number[];
 }
+
+/** A build's processes, and its figure per round: the mean of its copies'. */
+interface Measured {
+  readonly name: string;
+  readonly copies: Server[];
+}
+
+const perRound = (m: Measured, of: (s: Server) => number[]): number[] =>
+  (m.copies[0] as Server).cpuUs.map((_, i) => {
+    const values = m.copies.map((s) => of(s)[i] as number);
+    return values.reduce((a, b) => a + b, 0) / values.length;
+  });
 
 const builds = process.argv.slice(2).map((arg) => {
   const at = arg.indexOf("=");
@@ -120,7 +136,7 @@ function quantile(values: number[], q: number): number {
 async function main(): Promise<void> {
   // Drawn together: ports drawn one after another may repeat.
   const [upstreamPort, issuerPort, floorPort, ...ports] = (await freePorts<number>(
-    3 + 2 * builds.length,
+    3 + 2 * builds.length * COPIES,
   )) as number[] as [number, number, number, ...number[]];
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
   const node = process.execPath;
@@ -130,18 +146,26 @@ async function main(): Promise<void> {
     String(upstreamPort),
   ]);
   start(SERVER_CORE, [node, join(HERE, "issuer.js"), String(issuerPort)]);
-  const servers: Server[] = [
-    {
-      name: "floor",
-      child: start(SERVER_CORE, [node, join(HERE, "passthrough.js"), String(floorPort), upstreamUrl]),
-      url: `http://127.0.0.1:${floorPort}/x`,
-      cpuUs: [],
-      rps: [],
-    },
-  ];
-  builds.forEach(({ name, root }, i) => {
+  const floor: Measured = {
+    name: "floor",
+    copies: [
+      {
+        name: "floor",
+        child: start(SERVER_CORE, [node, join(HERE, "passthrough.js"), String(floorPort), upstreamUrl]),
+        url: `http://127.0.0.1:${floorPort}/x`,
+        cpuUs: [],
+        rps: [],
+      },
+    ],
+  };
+  const measured: Measured[] = [floor, ...builds.map(({ name }) => ({ name, copies: [] as Server[] }))];
+  // Copies started interleaved (a#1, b#1, a#2, b#2): no build gets all the first or last starts.
+  const starts = Array.from({ length: COPIES }, (_, copy) =>
+    builds.map((build, b) => ({ ...build, b, copy })),
+  );
+  starts.flat().forEach(({ name, root, b, copy }, i) => {
     const port = ports[2 * i] as number;
-    const config = join(tmp, `${name}.yaml`);
+    const config = join(tmp, `${name}-${copy + 1}.yaml`);
     writeFileSync(
       config,
       cupbearerConfig({
@@ -154,14 +178,15 @@ async function main(): Promise<void> {
       }),
     );
     const argv = [node, join(root, "dist/src/cli.js"), "--config", config];
-    servers.push({
-      name,
-      child: start(SERVER_CORE, argv, join(tmp, `${name}.log`)),
+    (measured[b + 1] as Measured).copies.push({
+      name: `${name}#${copy + 1}`,
+      child: start(SERVER_CORE, argv, join(tmp, `${name}-${copy + 1}.log`)),
       url: `http://127.0.0.1:${port}${PATH}`,
       cpuUs: [],
       rps: [],
     });
   });
+  const servers = measured.flatMap((m) => m.copies);
   await waitFor(`${upstreamUrl}/x`);
   await waitFor(`http://127.0.0.1:${issuerPort}/.well-known/jwks.json`);
   for (const s of servers) await waitFor(s.url);
@@ -169,7 +194,10 @@ async function main(): Promise<void> {
 
   for (const s of servers) load(s.url, 2, token); // warm-up: JIT and connection pools
   for (let round = 0; round < ROUNDS; round++) {
-    for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
+    // Each round starts one server further on: every server takes every place in the order
+    // equally often (the first and last places of a fixed order read a few µs high).
+    const start = round % servers.length;
+    for (const s of [...servers.slice(start), ...servers.slice(0, start)]) {
       const pid = s.child.pid as number;
       const before = cpuUs(pid);
       const requests = load(s.url, 1, token);
@@ -178,20 +206,27 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`\rround ${round + 1}/${ROUNDS}`);
   }
-  const [floor, first] = servers as [Server, Server];
-  const paired = (s: Server, base: Server) => {
-    const d = s.cpuUs.map((v, i) => v - (base.cpuUs[i] as number));
+  const first = measured[1] as Measured;
+  const cpu = new Map(measured.map((m) => [m, perRound(m, (s) => s.cpuUs)]));
+  const paired = (m: Measured, base: Measured) => {
+    const theirs = cpu.get(base) as number[];
+    const d = (cpu.get(m) as number[]).map((v, i) => v - (theirs[i] as number));
     return `${median(d).toFixed(1)} (${quantile(d, 0.25).toFixed(1)}..${quantile(d, 0.75).toFixed(1)})`;
   };
   process.stdout.write(
-    `\n${ROUNDS} rounds of 1 s, ${PATH}, upstream on the ${UPSTREAM_CORE} core; CPU µs per request,` +
-      " medians, and the paired differences (within each round) with their IQR:\n",
+    `\n${ROUNDS} rounds of 1 s, ${PATH}, upstream on the ${UPSTREAM_CORE} core, ${COPIES} processes a build;` +
+      " CPU µs per request, medians, and the paired differences (within each round) with their IQR:\n",
   );
-  for (const s of servers) {
-    const ratio = median(s.rps.map((r, i) => r / (floor.rps[i] as number)));
+  const floorRps = perRound(floor, (s) => s.rps);
+  for (const m of measured) {
+    const ratio = median(perRound(m, (s) => s.rps).map((r, i) => r / (floorRps[i] as number)));
+    const copies =
+      m.copies.length > 1 ? `  copies ${m.copies.map((s) => median(s.cpuUs).toFixed(1)).join(" / ")} µs` : "";
     process.stdout.write(
-      `${s.name.padEnd(14)} ${median(s.cpuUs).toFixed(1).padStart(6)} µs  ${Math.round(median(s.rps))} req/s` +
-        `  ${ratio.toFixed(3)}x the floor's  − floor ${paired(s, floor)}  − ${first.name} ${paired(s, first)}\n`,
+      `${m.name.padEnd(14)} ${median(cpu.get(m) as number[])
+        .toFixed(1)
+        .padStart(6)} µs  ${ratio.toFixed(3)}x the floor's req/s` +
+        `  − floor ${paired(m, floor)}  − ${first.name} ${paired(m, first)}${copies}\n`,
     );
   }
 }
