@@ -4,12 +4,12 @@
 //
 // `npm run bench` measures each scenario in a window of its own, and on this shared VM the same
 // tree reads 20-35 µs apart between windows: too coarse to see a change of a few µs. Here the floor
-// and one cupbearer per build serve at once (all on the server core, as in `npm run bench`), and
-// each round loads each of them for one second in turn with wrk on the load core, each round
-// starting one further on, so every build is measured in nearly the same moment of the machine
-// and in every place of the order. The differences taken within a round (each build minus the floor, and minus the first
-// build) are far steadier than figures of separate runs: two copies of one build read 1.5-2.4 µs
-// apart over 30 rounds, where separate bench runs of one tree differ by 10-25 µs.
+// and COMPARE_COPIES processes of each build serve at once (all on the server core, as in
+// `npm run bench`), and each round loads each process for one second in turn with wrk on the load
+// core, each round starting one process further on: every build is measured in nearly the same
+// moment of the machine and in every place of the order (a fixed order's first and last places
+// read a few µs high). The differences taken within a round, each build minus the floor and minus
+// the first build, are far steadier than figures of separate runs.
 //
 // Environment:
 //   COMPARE_ROUNDS         rounds (default 30)
@@ -18,8 +18,8 @@
 //   COMPARE_UPSTREAM_CORE  "server" (default, as `npm run bench`) or "load": the upstream beside wrk,
 //                          so that the server core runs only the proxy measured
 //   COMPARE_COPIES         processes per build (default 2), started interleaved: two processes of
-//                          one build can read 2-3 µs apart for the whole run, so a build's figure
-//                          is the mean of its copies in each round
+//                          one build can read 2-4 µs apart for a whole run (the first started often
+//                          reads high), so a build's figure is the mean of its copies in each round
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
