@@ -277,7 +277,7 @@ export function accessLog(logger: Logger): AccessLog {
   return {
     enabled,
     write(fields, msg) {
-      if (SECRET_KEYS.some((key) => key in fields)) return info(fields, msg);
+      for (const key of SECRET_KEYS) if (key in fields) return info(fields, msg);
       const json = JSON.stringify(fields);
       const body = json.length > 2 ? `,${json.slice(1, -1)}` : "";
       const bindings = own[pino.symbols.chindingsSym] as string;

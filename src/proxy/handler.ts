@@ -39,6 +39,8 @@ interface ExchangeDeps extends HandlerDeps {
   readonly access: AccessLog;
 }
 
+const exchangeDeps = (deps: HandlerDeps): ExchangeDeps => ({ ...deps, access: accessLog(deps.log) });
+
 /** Refusals that happen after the request left for the upstream: not the caller's failure. */
 const UPSTREAM_FAILURES = new Set(["upstream_error", "upstream_timeout"]);
 
@@ -323,7 +325,7 @@ class UpgradeExchange extends Exchange {
 
 /** The request pipeline for plain HTTP requests. */
 export function createRequestHandler(handlerDeps: HandlerDeps) {
-  const deps: ExchangeDeps = { ...handlerDeps, access: accessLog(handlerDeps.log) };
+  const deps = exchangeDeps(handlerDeps);
   return (req: IncomingMessage, res: ServerResponse): void => {
     const exchange = new RequestExchange(req, res, deps);
     exchange.run().catch(exchange.fail);
@@ -332,7 +334,7 @@ export function createRequestHandler(handlerDeps: HandlerDeps) {
 
 /** WebSocket upgrades. */
 export function createUpgradeHandler(handlerDeps: HandlerDeps) {
-  const deps: ExchangeDeps = { ...handlerDeps, access: accessLog(handlerDeps.log) };
+  const deps = exchangeDeps(handlerDeps);
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on("error", () => socket.destroy());
     const exchange = new UpgradeExchange(req, socket, head, deps);
