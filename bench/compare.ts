@@ -14,7 +14,9 @@
 // Environment:
 //   COMPARE_ROUNDS         rounds (default 30)
 //   COMPARE_PATH           the path loaded on cupbearer (default /api/x: the cached-token path;
-//                          /public/x is the public route)
+//                          /public/x is the public route; a path under /s3/ or /s3plain/ is the S3
+//                          GET signed or unsigned, with an ID token, e.g. /s3/bucket/private/<sub>/x
+//                          where <sub> is bench/shared.ts's BENCH_SUB)
 //   COMPARE_UPSTREAM_CORE  "server" (default, as `npm run bench`) or "load": the upstream beside wrk,
 //                          so that the server core runs only the proxy measured
 //   COMPARE_COPIES         processes per build (default 2), started interleaved: two processes of
@@ -26,6 +28,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePorts } from "../demo/cognito-emulator.js";
+import { startIdentityService } from "./aws-identity.js";
 import { cupbearerConfig } from "./config.js";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -159,6 +162,8 @@ async function main(): Promise<void> {
     ],
   };
   const measured: Measured[] = [floor, ...builds.map(({ name }) => ({ name, copies: [] as Server[] }))];
+  // The signed S3 route's identity pool: each process asks it once, then signs from its cache.
+  const identity = await startIdentityService();
   // Copies started interleaved (a#1, b#1, a#2, b#2): no build gets all the first or last starts.
   const starts = Array.from({ length: COPIES }, (_, copy) =>
     builds.map((build, b) => ({ ...build, b, copy })),
@@ -173,8 +178,7 @@ async function main(): Promise<void> {
         admin: ports[2 * i + 1] as number,
         issuer: issuerPort,
         upstream: upstreamPort,
-        // The S3 route is never loaded here: its identity pool is never asked.
-        identity: "http://127.0.0.1:9",
+        identity: identity.endpoint,
       }),
     );
     const argv = [node, join(root, "dist/src/cli.js"), "--config", config];
@@ -190,8 +194,16 @@ async function main(): Promise<void> {
   await waitFor(`${upstreamUrl}/x`);
   await waitFor(`http://127.0.0.1:${issuerPort}/.well-known/jwks.json`);
   for (const s of servers) await waitFor(s.url);
-  const token = await (await fetch(`http://127.0.0.1:${issuerPort}/token`)).text();
+  // Identity pools take ID tokens: the S3 routes get one, the others the access token /api asks for.
+  const use = /^\/s3(plain)?\//.test(PATH) ? "?use=id" : "";
+  const token = await (await fetch(`http://127.0.0.1:${issuerPort}/token${use}`)).text();
 
+  // One request each first, awaited: the S3 route's identity pool answers from this process,
+  // which wrk's synchronous runs block, so the credentials must be cached before any of them.
+  for (const s of servers) {
+    const status = (await fetch(s.url, { headers: { authorization: `Bearer ${token}` } })).status;
+    if (status !== 200) throw new Error(`${s.url}: ${status}`);
+  }
   for (const s of servers) load(s.url, 2, token); // warm-up: JIT and connection pools
   for (let round = 0; round < ROUNDS; round++) {
     // Each round starts one server further on: every server takes every place in the order

@@ -116,11 +116,14 @@ function isAllowedObjectPost(params: ReadonlyMap<string, string>): boolean {
   return operations === 1 && params.has("select") === params.has("select-type");
 }
 
+const NO_PARAMETERS: ReadonlyMap<string, string> = new Map();
+
 /**
  * Query parameters: names decoded ("+" literal, as AWS reads them), values checked for
  * well-formed encoding but kept raw; or a refusal.
  */
-function parseQuery(query: string): Map<string, string> | S3Refusal {
+function parseQuery(query: string): ReadonlyMap<string, string> | S3Refusal {
+  if (query === "") return NO_PARAMETERS;
   const params = new Map<string, string>();
   const seen = new Set<string>();
   for (const part of query.split("&")) {
@@ -157,8 +160,10 @@ function insidePrefix(raw: string, prefix: string): boolean {
  * that would resolve it: refused either way.
  */
 function hasDotSegment(key: string): boolean {
-  return key.split("/").some((s) => s === "." || s === "..");
+  return DOT_SEGMENT.test(key);
 }
+
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
 /** The key named by an `x-amz-copy-source` header (`[/]bucket/key[?versionId=…]`), checked. */
 function checkCopySource(copySource: string, prefix: string): S3Refusal | undefined {
@@ -265,6 +270,8 @@ function uriEncode(value: string): string {
   return encodeURIComponent(value).replace(EXTRA_RESERVED, hexEscape);
 }
 
+const PLAIN_PATH = /^[A-Za-z0-9\-._~/]*$/;
+
 /**
  * The wire path re-encoded the way AWS SDKs send S3 keys: each segment percent-decoded, then
  * URI-encoded (RFC 3986 unreserved characters only), `/` kept.
@@ -276,6 +283,8 @@ function uriEncode(value: string): string {
  * @throws URIError on malformed percent-encoding (the core has already refused it).
  */
 export function canonicalS3Path(path: string): string {
+  // The usual key: unreserved characters and slashes alone decode and encode to themselves.
+  if (PLAIN_PATH.test(path)) return path;
   return path
     .split("/")
     .map((segment) => uriEncode(decodeURIComponent(segment)))

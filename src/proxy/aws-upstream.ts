@@ -77,6 +77,8 @@ export class AwsUpstream implements UpstreamStrategy {
   readonly kind: string;
   readonly origin: string;
   readonly timeoutMs: number;
+  /** The S3 prefix last resolved for each credentials object, and the sub it was resolved for. */
+  readonly #prefixes = new WeakMap<TemporaryCredentials, { readonly sub: string; readonly prefix: string }>();
 
   constructor(private readonly props: AwsUpstreamProps) {
     this.kind = props.service;
@@ -217,7 +219,7 @@ export class AwsUpstream implements UpstreamStrategy {
     if (exchange.identity === undefined && /\{(sub|identityId)\}/.test(template)) {
       throw new Refusal("outside_prefix", "guests have no prefix of their own");
     }
-    const prefix = callerPrefix(template, credentials.identityId, exchange.identity?.subject ?? "");
+    const prefix = this.prefixOf(template, credentials, exchange.identity?.subject ?? "");
     const verdict = checkS3Request(
       {
         method: exchange.method,
@@ -230,6 +232,18 @@ export class AwsUpstream implements UpstreamStrategy {
     );
     if (verdict.allow) return;
     throw new Refusal(verdict.reason, "S3 request");
+  }
+
+  /**
+   * The caller's prefix, resolved once per credentials object (they are cached per identity, so
+   * the same object signs each of its requests) and sub.
+   */
+  private prefixOf(template: string, credentials: TemporaryCredentials, sub: string): string {
+    const known = this.#prefixes.get(credentials);
+    if (known?.sub === sub) return known.prefix;
+    const prefix = callerPrefix(template, credentials.identityId, sub);
+    this.#prefixes.set(credentials, { sub, prefix });
+    return prefix;
   }
 
   /**

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import t from "tap";
+import { uriEncode } from "../../src/aws/signer.js";
 import { normalizeTarget } from "../../src/core/path.js";
 import {
   canonicalS3Path,
@@ -129,6 +130,9 @@ t.test("checkS3Request: object requests, both addressing styles", async (t) => {
     ["encoded dot-dot segment", { path: "/private/abc/%2E%2E/xyz/f" }, deny("bad_request")],
     ["dot segment", { path: "/private/abc/./f" }, deny("bad_request")],
     ["dot-dot through an encoded slash", { path: "/private/abc/..%2Fxyz" }, deny("bad_request")],
+    ["dot-dot last", { path: "/private/abc/x/.." }, deny("bad_request")],
+    ["dot last", { path: "/private/abc/." }, deny("bad_request")],
+    ["dot-dot key", { path: "/.." }, deny("bad_request")],
     // Malformed encoding.
     ["bad escape", { path: "/private/abc/%zz" }, deny("bad_request")],
     ["truncated escape", { path: "/private/abc/%4" }, deny("bad_request")],
@@ -571,6 +575,30 @@ t.test("canonicalS3Path", async (t) => {
   ];
   for (const [wire, expected] of cases) t.equal(canonicalS3Path(wire), expected, wire);
   t.throws(() => canonicalS3Path("/b/%zz"), URIError);
+
+  // A path of unreserved characters and slashes is returned as it came; any other is re-encoded
+  // segment by segment: the same answer either way.
+  fc.assert(
+    fc.property(fc.string({ unit: fc.constantFrom(..."aZ09-._~/%2Fé ") }), (path) => {
+      let general: string | undefined;
+      try {
+        general = path
+          .split("/")
+          .map((s) => uriEncode(decodeURIComponent(s)))
+          .join("/");
+      } catch {
+        general = undefined;
+      }
+      let fast: string | undefined;
+      try {
+        fast = canonicalS3Path(path);
+      } catch {
+        fast = undefined;
+      }
+      return fast === general;
+    }),
+    { numRuns: 500 },
+  );
 
   // The same key always gives the same wire path, however the client encoded it.
   fc.assert(
