@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
-import { type AwsCaller, callerCredentials, callerPrefix } from "../aws/caller-credentials.js";
+import { callerCredentials, callerPrefix } from "../aws/caller-credentials.js";
 import { ChunkSignatureStripper } from "../aws/chunked-body.js";
 import type { TemporaryCredentials } from "../aws/credentials.js";
 import type { IdentityPoolTarget } from "../aws/pools.js";
@@ -86,23 +86,33 @@ export class AwsUpstream implements UpstreamStrategy {
     this.timeoutMs = props.timeoutMs;
   }
 
-  async prepare(exchange: AuthorizedExchange): Promise<PreparedRequest> {
+  /** Synchronous on the usual S3 request (credentials cached, the body streamed): no promise made. */
+  prepare(exchange: AuthorizedExchange): PreparedRequest | Promise<PreparedRequest> {
     const { props } = this;
-    const { req } = exchange;
     const query = props.tokenSource?.stripFromQuery(exchange.query) ?? exchange.query;
     // S3 alone takes aws-chunked uploads; elsewhere the framing would reach the service as data.
-    const payload = this.payloadOf(req, query);
-    const caller: AwsCaller = exchange;
-    const lookup = callerCredentials(props.identityPool, caller, props.s3?.keyPrefix);
-    // A cache hit is not awaited: this is the path of every signed request.
-    const credentials = lookup instanceof Promise ? await lookup : lookup;
-    // From here on every answer, refusals included, tells the caller who it is.
+    const payload = this.payloadOf(exchange.req, query);
+    const lookup = callerCredentials(props.identityPool, exchange, props.s3?.keyPrefix);
+    return lookup instanceof Promise
+      ? lookup.then((credentials) => this.forCaller(exchange, query, payload, credentials))
+      : this.forCaller(exchange, query, payload, lookup);
+  }
+
+  /** From here on every answer, refusals included, tells the caller who it is. */
+  private forCaller(
+    exchange: AuthorizedExchange,
+    query: string,
+    payload: ChunkedPayload,
+    credentials: TemporaryCredentials,
+  ): PreparedRequest | Promise<PreparedRequest> {
     const identityHeader = { [IDENTITY_ID_HEADER]: credentials.identityId };
     try {
-      return await this.signed(exchange, query, payload, credentials, identityHeader);
+      const prepared = this.toSend(exchange, query, payload, credentials, identityHeader);
+      return prepared instanceof Promise
+        ? prepared.catch((err: unknown) => tellIdentity(err, identityHeader))
+        : prepared;
     } catch (err) {
-      if (err instanceof Refusal) err.headers = { ...err.headers, ...identityHeader };
-      throw err;
+      return tellIdentity(err, identityHeader);
     }
   }
 
@@ -121,57 +131,76 @@ export class AwsUpstream implements UpstreamStrategy {
     );
   }
 
-  private async signed(
+  /** The path and body to send, confined (S3) or checked (held bodies), then signed. */
+  private toSend(
     exchange: AuthorizedExchange,
     query: string,
     payload: ChunkedPayload,
     credentials: TemporaryCredentials,
     identityHeader: Record<string, string>,
-  ): Promise<PreparedRequest> {
+  ): PreparedRequest | Promise<PreparedRequest> {
+    const { props } = this;
+    let path = props.upstreamPath(exchange.path);
+    if (props.s3 === undefined) {
+      return this.heldBody(exchange).then((body) => {
+        try {
+          return this.signedRequest(exchange, path, query, body, credentials, identityHeader);
+        } catch (err) {
+          body.release();
+          throw err;
+        }
+      });
+    }
+    try {
+      path = canonicalS3Path(path);
+    } catch {
+      throw new Refusal("bad_path", "S3 key is not UTF-8");
+    }
+    this.confineS3(exchange, path, query, credentials);
+    return this.signedRequest(
+      exchange,
+      path,
+      query,
+      streamedBody(exchange, payload),
+      credentials,
+      identityHeader,
+    );
+  }
+
+  /** Every service but S3: the body held (bounded), checked and hashed, as SigV4 needs its hash. */
+  private async heldBody(exchange: AuthorizedExchange): Promise<OutgoingBody> {
     const { props } = this;
     const { req } = exchange;
-    let path = props.upstreamPath(exchange.path);
-    if (props.s3 !== undefined) {
-      try {
-        path = canonicalS3Path(path);
-      } catch {
-        throw new Refusal("bad_path", "S3 key is not UTF-8");
-      }
-      this.confineS3(exchange, path, query, credentials);
+    if (exchange.hasBody && Number(req.headers["content-length"] ?? "0") <= props.maxBodyBytes) {
+      exchange.continueBody();
     }
-
-    let body: Readable | Buffer | null = null;
-    let payloadHash = UNSIGNED_PAYLOAD;
-    let contentLength = req.headers["content-length"];
-    let release = NOTHING_HELD;
-    if (props.s3 !== undefined) {
-      // S3 takes unsigned payloads over TLS, so the body streams through, never held.
-      if (exchange.hasBody) body = req;
-      if (payload.kind === "unsigned-trailer") payloadHash = STREAMING_UNSIGNED_TRAILER;
-      else if (payload.kind === "signed-chunks") {
-        // The client's chunk signatures are dropped as the body streams; the trailer stays.
-        payloadHash = STREAMING_UNSIGNED_TRAILER;
-        contentLength = String(reframedLength(payload.decodedLength, payload.trailer, REFRAMED_CHUNK_BYTES));
-        body = stripChunkSignatures(req, payload.decodedLength, payload.trailer);
-      }
-    } else {
-      if (exchange.hasBody && Number(req.headers["content-length"] ?? "0") <= props.maxBodyBytes) {
-        exchange.continueBody();
-      }
-      const held = await readHeldBody(req, props.maxBodyBytes, props.heldBodies);
-      let checked: Buffer;
-      try {
-        checked = this.checkedBody(req, held.bytes);
-      } catch (err) {
-        held.release();
-        throw err;
-      }
-      body = checked;
-      contentLength = String(checked.length);
-      payloadHash = createHash("sha256").update(checked).digest("hex");
-      release = held.release;
+    const held = await readHeldBody(req, props.maxBodyBytes, props.heldBodies);
+    let checked: Buffer;
+    try {
+      checked = this.checkedBody(req, held.bytes);
+    } catch (err) {
+      held.release();
+      throw err;
     }
+    return {
+      body: checked,
+      contentLength: String(checked.length),
+      payloadHash: createHash("sha256").update(checked).digest("hex"),
+      release: held.release,
+    };
+  }
 
+  /** The request as it goes upstream, signed with the caller's credentials; its answers scrubbed of them. */
+  private signedRequest(
+    exchange: AuthorizedExchange,
+    path: string,
+    query: string,
+    { body, contentLength, payloadHash, release }: OutgoingBody,
+    credentials: TemporaryCredentials,
+    identityHeader: Record<string, string>,
+  ): PreparedRequest {
+    const { props } = this;
+    const { req } = exchange;
     const { headers, signed } = awsRequestHeaders(req.rawHeaders, props.filter, req.headers.connection, {
       requestId: exchange.requestId,
       contentLength,
@@ -267,6 +296,41 @@ function parseJson(body: Buffer): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The body as it goes upstream, and what SigV4 signs of it. */
+interface OutgoingBody {
+  readonly body: Readable | Buffer | null;
+  readonly contentLength: string | undefined;
+  readonly payloadHash: string;
+  /** Gives back a held body's bytes. */
+  readonly release: () => void;
+}
+
+/** S3 takes unsigned payloads over TLS, so its body streams through, never held. */
+function streamedBody(exchange: AuthorizedExchange, payload: ChunkedPayload): OutgoingBody {
+  const { req } = exchange;
+  const body = exchange.hasBody ? req : null;
+  const contentLength = req.headers["content-length"];
+  if (payload.kind === "unsigned-trailer") {
+    return { body, contentLength, payloadHash: STREAMING_UNSIGNED_TRAILER, release: NOTHING_HELD };
+  }
+  if (payload.kind === "signed-chunks") {
+    // The client's chunk signatures are dropped as the body streams; the trailer stays.
+    return {
+      body: stripChunkSignatures(req, payload.decodedLength, payload.trailer),
+      contentLength: String(reframedLength(payload.decodedLength, payload.trailer, REFRAMED_CHUNK_BYTES)),
+      payloadHash: STREAMING_UNSIGNED_TRAILER,
+      release: NOTHING_HELD,
+    };
+  }
+  return { body, contentLength, payloadHash: UNSIGNED_PAYLOAD, release: NOTHING_HELD };
+}
+
+/** A refusal made once the caller's identity is known carries its id too. */
+function tellIdentity(err: unknown, identityHeader: Record<string, string>): never {
+  if (err instanceof Refusal) err.headers = { ...err.headers, ...identityHeader };
+  throw err;
 }
 
 /** Each set of credentials' scrubber, built once (credentials are cached, so objects repeat). */
