@@ -11,7 +11,7 @@ export function createMetrics() {
   const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
   return {
     registry,
-    // The three touched by every request: bound once per route (see bound-metrics.ts).
+    // Those touched by every request (and every signed one): bound once (see bound-metrics.ts).
     requests: new BoundCounter(
       "cupbearer_requests_total",
       "Requests answered, by route, method and status.",
@@ -63,24 +63,24 @@ export function createMetrics() {
       buckets,
       registers: [registry],
     }),
-    credentialCacheHits: new Counter({
-      name: "cupbearer_credential_cache_hits_total",
-      help: "Identity ids and AWS credentials found in cupbearer's caches, by pool and cache.",
-      labelNames: ["pool", "cache"] as const,
-      registers: [registry],
-    }),
-    credentialCacheMisses: new Counter({
-      name: "cupbearer_credential_cache_misses_total",
-      help: "Identity ids and AWS credentials not in cupbearer's caches, by pool and cache.",
-      labelNames: ["pool", "cache"] as const,
-      registers: [registry],
-    }),
-    signedRequests: new Counter({
-      name: "cupbearer_signed_requests_total",
-      help: "Requests signed with SigV4 and sent to an AWS upstream, by route and service.",
-      labelNames: ["route", "service"] as const,
-      registers: [registry],
-    }),
+    credentialCacheHits: new BoundCounter(
+      "cupbearer_credential_cache_hits_total",
+      "Identity ids and AWS credentials found in cupbearer's caches, by pool and cache.",
+      ["pool", "cache"],
+      registry,
+    ),
+    credentialCacheMisses: new BoundCounter(
+      "cupbearer_credential_cache_misses_total",
+      "Identity ids and AWS credentials not in cupbearer's caches, by pool and cache.",
+      ["pool", "cache"],
+      registry,
+    ),
+    signedRequests: new BoundCounter(
+      "cupbearer_signed_requests_total",
+      "Requests signed with SigV4 and sent to an AWS upstream, by route and service.",
+      ["route", "service"],
+      registry,
+    ),
     storeOperations: new Counter({
       name: "cupbearer_store_operations_total",
       help: "Calls to the shared store, by operation and result (hit, miss, ok, held, rejected, error).",
