@@ -40,6 +40,9 @@ export type ChunkedPayload =
       readonly trailer: string | undefined;
     };
 
+/** A body sent as it came. */
+export const PLAIN_PAYLOAD: ChunkedPayload = { kind: "plain" };
+
 /**
  * Which framing a request uses. A framing cupbearer cannot vouch for (aws-chunked without a
  * streaming payload value, a streaming value without aws-chunked, an unknown streaming value,
@@ -52,9 +55,11 @@ export function chunkedPayload(
   decodedLength: string | undefined,
   trailer: string | undefined,
 ): ChunkedPayload {
+  // The usual request names neither.
+  if (contentSha256 === undefined && contentEncoding === undefined) return PLAIN_PAYLOAD;
   const streaming = /^STREAMING-/i.test(contentSha256 ?? "");
   const chunked = (contentEncoding ?? "").split(",").some((e) => e.trim().toLowerCase() === "aws-chunked");
-  if (!streaming && !chunked) return { kind: "plain" };
+  if (!streaming && !chunked) return PLAIN_PAYLOAD;
   if (!streaming || !chunked) {
     throw new Refusal("client_signature", "aws-chunked needs both its encoding and its payload value");
   }

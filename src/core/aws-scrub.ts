@@ -157,14 +157,16 @@ export function scrubAwsAnswerHeaders(
   status: number,
 ): void {
   const thorough = status >= 300;
-  for (const [name, value] of Object.entries(headers)) {
+  const leaks = (v: string): boolean =>
+    v.length >= MIN_SECRET_LENGTH && scrubber?.leaks(v, thorough) === true;
+  // Deleting the key being visited is safe in a for-in loop.
+  for (const name in headers) {
     if (CREDENTIAL_HEADERS.has(name.toLowerCase())) {
       delete headers[name];
       continue;
     }
     if (scrubber === undefined) continue;
-    const values = Array.isArray(value) ? value : [value];
-    if (values.some((v) => v.length >= MIN_SECRET_LENGTH && scrubber.leaks(v, thorough)))
-      delete headers[name];
+    const value = headers[name] as string | string[];
+    if (typeof value === "string" ? leaks(value) : value.some(leaks)) delete headers[name];
   }
 }

@@ -9,6 +9,7 @@ import { type Signer, UNSIGNED_PAYLOAD } from "../aws/signer.js";
 import {
   type ChunkedPayload,
   chunkedPayload,
+  PLAIN_PAYLOAD,
   REFRAMED_CHUNK_BYTES,
   reframedLength,
   STREAMING_UNSIGNED_TRAILER,
@@ -59,8 +60,6 @@ const ERROR_BODY_MAX_BYTES = 65_536;
 
 /** Tells a caller its identity id, so it can build `{identityId}/` keys. */
 export const IDENTITY_ID_HEADER = "x-cupbearer-identity-id";
-
-const PLAIN: ChunkedPayload = { kind: "plain" };
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -120,7 +119,7 @@ export class AwsUpstream implements UpstreamStrategy {
   private payloadOf(req: IncomingMessage, query: string): ChunkedPayload {
     if (this.props.s3 === undefined) {
       refuseClientSigning(headerOf(req, "x-amz-content-sha256"), headerOf(req, "content-encoding"), query);
-      return PLAIN;
+      return PLAIN_PAYLOAD;
     }
     refuseQuerySignature(query);
     return chunkedPayload(
