@@ -322,12 +322,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       unwatchTls();
       log.info({ inFlight: lifecycle.active }, "shutting down");
       await lifecycle.drain(server, runtime.config.shutdown.drainTimeoutMs);
-      await connections.close();
-      identityPools.close();
-      await store?.close();
-      await jwksAgent.close();
-      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      // Past the drain's deadline nothing is waited for: a key fetch to a hanging issuer, or an
+      // admin request, would otherwise hold the stop for its own timeout (up to a minute).
+      const adminClosed = new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();
+      identityPools.close();
+      await Promise.all([connections.destroy(), jwksAgent.destroy(), store?.close(), adminClosed]);
       // The spans still batched are exported before the process goes (bounded by the exporter's timeout).
       await tracer?.shutdown().catch((err: unknown) => {
         log.warn({ err: (err as Error).message }, "spans not exported at shutdown");

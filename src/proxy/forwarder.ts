@@ -11,7 +11,7 @@ export interface UpstreamConnectionOptions {
   keepAliveTimeoutMs: number;
 }
 
-/** One keep-alive undici Pool per upstream origin, created on first use and closed together. */
+/** One keep-alive undici Pool per upstream origin, created on first use and cut together. */
 export class UpstreamConnections {
   readonly #pools = new Map<string, Pool>();
 
@@ -31,9 +31,9 @@ export class UpstreamConnections {
     return pool;
   }
 
-  /** Waits for in-flight requests, then closes every pool. */
-  async close(): Promise<void> {
-    await Promise.all([...this.#pools.values()].map((p) => p.close()));
+  /** Cuts every pool and what is still open on it: for after the drain, when no answer is awaited. */
+  async destroy(): Promise<void> {
+    await Promise.all([...this.#pools.values()].map((p) => p.destroy()));
     this.#pools.clear();
   }
 }

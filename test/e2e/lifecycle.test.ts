@@ -1,4 +1,6 @@
+import { once } from "node:events";
 import { mkdtemp, writeFile } from "node:fs/promises";
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -89,6 +91,52 @@ t.test("SIGTERM: not ready at once, the in-flight request finishes, then exit 0"
   t.equal(await res.body.text(), "finished", "the in-flight request completed");
   t.equal(await exited, 0, "exit code 0");
 });
+
+t.test(
+  "stop is bounded by the drain: a key fetch or an admin request left open does not hold it",
+  async (t) => {
+    // An issuer that takes connections and never answers: the key load at start stays in flight.
+    const seen: Socket[] = [];
+    const silent = createNetServer((socket) => seen.push(socket)).listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    t.teardown(() => {
+      for (const s of seen) s.destroy();
+      silent.close();
+    });
+    const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const app = await startApp(`
+tokens: { jwksTimeoutMs: 60000 }
+shutdown: { drainTimeoutMs: 200 }
+issuers:
+  - { id: hung, issuer: "${silentUrl}", jwksUri: "${silentUrl}/jwks", anyClient: true }
+routes:
+  - { id: a, upstream: "${silentUrl}", auth: { mode: public } }
+`);
+    t.teardown(() => app.stop());
+    await waitFor("the key fetch to reach the hanging issuer", () => (seen.length > 0 ? true : undefined));
+    // A client that began a request on the admin port and never finished it.
+    const { port: adminPort } = new URL(app.adminUrl);
+    const slow = connect(Number(adminPort), "127.0.0.1");
+    await once(slow, "connect");
+    slow.write("GET /readyz HTTP/1.1\r\nHost: x\r\n");
+    // The cut may read as a reset (an "error" before "close").
+    const slowClosed = new Promise<void>((resolve) =>
+      slow.on("error", () => {}).on("close", () => resolve()),
+    );
+
+    const started = Date.now();
+    const outcome = await Promise.race([
+      app.stop().then(() => "stopped"),
+      new Promise<string>((resolve) =>
+        setTimeout(() => resolve("still stopping after 10 s"), 10_000).unref(),
+      ),
+    ]);
+    t.equal(outcome, "stopped", "stop does not wait out the 60-s key fetch nor the half-sent request");
+    t.ok(Date.now() - started < 5_000, `stopped in ${Date.now() - started} ms`);
+    await slowClosed;
+    t.pass("the half-sent admin request's connection was cut");
+  },
+);
 
 t.test("WebSocket: authorized like any request, then a round trip both ways", async (t) => {
   const issuer = await startIssuer();
